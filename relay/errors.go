@@ -1,0 +1,31 @@
+package relay
+
+import "errors"
+
+// Errors callers match with errors.Is. Context is added once, at the API edge.
+var (
+	ErrUnknownEngine        = errors.New("relay: unknown engine")
+	ErrEngineClosed         = errors.New("relay: engine closed")
+	ErrIdleTimeout    error = &timeoutError{"relay: idle timeout"}
+	ErrServerClosed         = errors.New("relay: server closed")
+	ErrClientClosed         = errors.New("relay: client closed")
+	ErrBadMagic             = errors.New("relay: not a ferry connection (bad magic)")
+	ErrBadVersion           = errors.New("relay: unsupported protocol version")
+	ErrBadKind              = errors.New("relay: unknown connection kind")
+	ErrFrameTooLarge        = errors.New("relay: frame too large")
+	ErrUnknownFrame         = errors.New("relay: unknown frame type")
+	ErrMalformedFrame       = errors.New("relay: malformed frame")
+	ErrAuthFailed           = errors.New("relay: authentication failed")
+	ErrDataRefused          = errors.New("relay: data connection refused")
+	ErrPeerTimeout    error = &timeoutError{"relay: peer missed heartbeats"}
+	ErrTunnelRefused        = errors.New("relay: tunnel refused")
+	ErrConfig               = errors.New("relay: invalid config")
+)
+
+// timeoutError is an error that satisfies net.Error with Timeout() true, so
+// callers that handle network timeouts handle these too.
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string   { return e.msg }
+func (e *timeoutError) Timeout() bool   { return true }
+func (e *timeoutError) Temporary() bool { return true }

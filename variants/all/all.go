@@ -1,0 +1,7 @@
+package all
+
+// One blank import per engine package; each registers itself in init.
+import (
+	_ "github.com/ferry-tunnel/ferry/variants/gocopy"
+	_ "github.com/ferry-tunnel/ferry/variants/gocopybuf"
+)

@@ -1,0 +1,33 @@
+// Package gocopy is the "gocopy" engine: what plain io.Copy gives you, one
+// goroutine per direction, each calling dst.ReadFrom(src).
+//
+// It is the baseline the other engines are measured against, and it is not
+// a user-space copy: on Linux, (*net.TCPConn).ReadFrom from another
+// *net.TCPConn moves the bytes with splice(2) through a pipe the Go runtime
+// pools (net/splice_linux.go, internal/poll/splice_linux.go), so no byte is
+// read into user space. gocopy_linux_test.go proves it: relaying N bytes adds
+// about nothing to the process's read(2) byte count (rchar in /proc/self/io),
+// where gocopybuf adds N. The forced user-space copy is package gocopybuf.
+//
+// With Options.IdleTimeout zero each direction is a single ReadFrom until EOF.
+// With an idle timeout the engine must see bytes move, so each direction calls
+// ReadFrom with an *io.LimitedReader of 64 KiB around the source socket, which
+// the runtime still splices, and reports every chunk. A chunk only returns
+// when full or at EOF, so a trickle of a few bytes a second would look idle;
+// each chunk therefore also carries a read deadline of a quarter of the idle
+// timeout, which ends the chunk early and lets the bytes it moved count.
+// (A write blocked on a peer that drains less than a chunk per idle timeout
+// still looks idle; every engine built on whole-chunk writes shares that.)
+//
+// Counters: the common ones (relay.Counter*) and readfrom_calls, the number of
+// ReadFrom calls made.
+//
+// Importing the package registers the engine:
+//
+//	import _ "github.com/ferry-tunnel/ferry/variants/gocopy"
+//
+//	e, err := relay.NewEngine("gocopy", relay.Options{IdleTimeout: 5 * time.Minute})
+//	if err != nil { ... }
+//	defer e.Close()
+//	e.Relay(a, b, func(r relay.Result) { log.Printf("%d/%d bytes: %v", r.AtoB, r.BtoA, r.Err) })
+package gocopy

@@ -1,0 +1,136 @@
+package pairs_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferry-tunnel/ferry/relay"
+	"github.com/ferry-tunnel/ferry/relay/enginetest"
+	"github.com/ferry-tunnel/ferry/variants/internal/pairs"
+)
+
+// copyBuf is a plain user-space copy, standing in for an engine's.
+func copyBuf(dst, src *net.TCPConn, moved func(int64)) error {
+	buf := make([]byte, 4096)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			w, werr := dst.Write(buf[:n])
+			moved(int64(w))
+			if werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+var errBroken = errors.New("broken copy")
+
+// The first error a pair sees is the one it reports: the errors the other
+// direction then gets from the sockets the abort closed must not replace it.
+func TestFirstErrorWins(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		broken func(p *enginetest.Pair) *net.TCPConn // the test end whose bytes make the copy fail
+	}{
+		{name: "a_to_b", broken: func(p *enginetest.Pair) *net.TCPConn { return p.C1 }},
+		{name: "b_to_a", broken: func(p *enginetest.Pair) *net.TCPConn { return p.C2 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := pairs.New(relay.Options{}, func(dst, src *net.TCPConn, moved func(int64)) error {
+				var one [1]byte
+				if _, err := src.Read(one[:]); err != nil {
+					return err
+				}
+				if one[0] == 'x' {
+					return errBroken
+				}
+				moved(1)
+				return copyBuf(dst, src, moved)
+			})
+			t.Cleanup(func() { s.Close() })
+			p := enginetest.NewPair(t, s)
+			other := p.C2
+			if tc.broken(p) == p.C2 {
+				other = p.C1
+			}
+			if _, err := tc.broken(p).Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			r := p.Result(t, 20*time.Second)
+			if !errors.Is(r.Err, errBroken) {
+				t.Errorf("Result.Err = %v, want the copy's own error", r.Err)
+			}
+			other.SetReadDeadline(time.Now().Add(20 * time.Second))
+			var one [1]byte
+			if _, err := other.Read(one[:]); !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("peer read %v, want ECONNRESET", err)
+			}
+			if c := s.Counters(); c[relay.CounterResets] != 1 || c[relay.CounterPairsDone] != 1 {
+				t.Errorf("counters %v, want one pair done and one reset", c)
+			}
+		})
+	}
+}
+
+// Close returns only after the done functions it caused have returned.
+func TestCloseWaitsForDone(t *testing.T) {
+	s := pairs.New(relay.Options{}, copyBuf)
+	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns [2]*net.TCPConn // the test's ends
+	var accepted [2]*net.TCPConn
+	for i := range conns {
+		c, err := net.DialTCP("tcp4", nil, ln.Addr().(*net.TCPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns[i] = c
+		if accepted[i], err = ln.AcceptTCP(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inDone, release := make(chan struct{}), make(chan struct{})
+	s.Relay(accepted[0], accepted[1], func(r relay.Result) {
+		close(inDone)
+		<-release
+	})
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	<-inDone
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a done function was still running")
+	default:
+	}
+	close(release)
+	<-closed
+}
+
+func TestSweepInterval(t *testing.T) {
+	for _, tc := range []struct {
+		idle, want time.Duration
+	}{
+		{idle: time.Minute, want: 15 * time.Second},
+		{idle: 200 * time.Millisecond, want: 50 * time.Millisecond},
+		{idle: time.Millisecond, want: 5 * time.Millisecond},
+	} {
+		if got := pairs.SweepInterval(tc.idle); got != tc.want {
+			t.Errorf("SweepInterval(%v) = %v, want %v", tc.idle, got, tc.want)
+		}
+	}
+}

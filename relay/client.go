@@ -1,0 +1,550 @@
+package relay
+
+import (
+	"context"
+	"crypto/hmac"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Client counters (Client.Counters), in this order.
+const (
+	ccSessions = iota
+	ccDisconnects
+	ccTunnelsReady
+	ccTunnelsRefused
+	ccDataDials
+	ccDataDialFailures
+	ccDataRefused
+	ccDataDiedIdle
+	ccStarts
+	ccLocalDialFailures
+	ccRelaysDone
+)
+
+var clientCounterNames = []string{
+	"sessions", "disconnects", "tunnels_ready", "tunnels_refused", "data_dials",
+	"data_dial_failures", "data_refused", "data_died_idle", "starts",
+	"local_dial_failures", "relays_done",
+}
+
+// A Client keeps a session with a ferry server, registers its tunnels and
+// serves public connections by pairing a data connection to the server with
+// a connection to the local service, through its engine.
+type Client struct {
+	cfg    ClientConfig
+	log    *slog.Logger
+	engine Engine
+	count  *counters
+	relays sync.WaitGroup
+
+	mu      sync.Mutex
+	ready   map[string]string // tunnel name → public address, this session
+	changed chan struct{}     // closed and replaced when ready changes
+}
+
+// NewClient validates cfg and makes its engine. Call Run to connect.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e, err := NewEngine(cfg.Engine, Options{IdleTimeout: cfg.IdleTimeout, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &Client{
+		cfg:     cfg,
+		log:     cfg.Logger.With("client_id", cfg.ID),
+		engine:  e,
+		count:   newCounters(clientCounterNames...),
+		ready:   make(map[string]string),
+		changed: make(chan struct{}),
+	}, nil
+}
+
+// Counters returns the client's event counts and its engine's.
+func (c *Client) Counters() map[string]uint64 { return c.count.snapshot(c.engine) }
+
+// Run connects to the server and serves until ctx is cancelled, reconnecting
+// with exponential backoff and jitter whenever the session is lost. It
+// returns nil once ctx is cancelled, or an error that retrying cannot fix: a
+// wrong token (ErrAuthFailed) or a protocol version the server does not speak
+// (ErrBadVersion). Relays already running go on after Run returns; Shutdown
+// or Close ends them.
+func (c *Client) Run(ctx context.Context) error {
+	b := backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}
+	for {
+		authed, err := c.session(ctx)
+		c.setReady("", "")
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrBadVersion) {
+			c.log.Error("giving up", "err", err)
+			return err
+		}
+		if authed {
+			b.reset()
+			c.count.add(ccDisconnects)
+		}
+		d := b.next()
+		c.log.Warn("no session with the server; reconnecting", "err", err, "in", d.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(d):
+		}
+	}
+}
+
+// WaitTunnel blocks until the tunnel is registered in the current session and
+// returns its public address as the server bound it.
+func (c *Client) WaitTunnel(ctx context.Context, name string) (string, error) {
+	for {
+		c.mu.Lock()
+		addr, ch := c.ready[name], c.changed
+		c.mu.Unlock()
+		if addr != "" {
+			return addr, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// setReady records a registered tunnel; an empty name forgets them all.
+func (c *Client) setReady(name, addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if name == "" {
+		clear(c.ready)
+	} else {
+		c.ready[name] = addr
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// Shutdown lets live relays finish until ctx is done, then closes the rest.
+// Call it after Run has returned.
+func (c *Client) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		c.relays.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		c.log.Warn("shutdown deadline reached; closing live relays")
+	}
+	return c.Close()
+}
+
+// Close ends every live relay and frees the engine. Call it after Run has
+// returned.
+func (c *Client) Close() error {
+	err := c.engine.Close()
+	c.relays.Wait()
+	return err
+}
+
+// A csession is the client's side of one authenticated control connection.
+type csession struct {
+	c    *Client
+	conn *net.TCPConn
+	id   [16]byte
+	key  []byte
+	seq  atomic.Uint64
+	ctx  context.Context // cancelled when the session ends
+	wg   sync.WaitGroup  // heartbeat, data dials, retry timers
+
+	wmu sync.Mutex
+
+	mu      sync.Mutex
+	tunnels map[string]*ctunnel
+	byID    map[uint32]*ctunnel
+	waiting map[*net.TCPConn]struct{} // data connections waiting for "start"
+}
+
+type ctunnel struct {
+	cfg   TunnelConfig
+	id    uint32 // 0 until registered
+	retry backoff
+	timer *time.Timer
+}
+
+// session runs one session to its end. authed reports whether it got past
+// authentication.
+func (c *Client) session(ctx context.Context) (authed bool, err error) {
+	d := net.Dialer{Timeout: c.cfg.DialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", c.cfg.Server)
+	if err != nil {
+		return false, fmt.Errorf("relay: dial server: %w", err)
+	}
+	conn := nc.(*net.TCPConn)
+	sctx, cancel := context.WithCancel(ctx)
+	s := &csession{
+		c:       c,
+		conn:    conn,
+		ctx:     sctx,
+		tunnels: make(map[string]*ctunnel),
+		byID:    make(map[uint32]*ctunnel),
+		waiting: make(map[*net.TCPConn]struct{}),
+	}
+	stop := context.AfterFunc(sctx, func() { conn.Close() })
+	defer func() {
+		cancel()
+		stop()
+		conn.Close()
+		s.end()
+	}()
+
+	conn.SetDeadline(time.Now().Add(c.cfg.DialTimeout))
+	if err := s.authenticate(); err != nil {
+		return false, err
+	}
+	conn.SetDeadline(time.Time{})
+	setKeepAlive(conn)
+	c.count.add(ccSessions)
+	c.log.Info("connected to server", "server", c.cfg.Server)
+
+	for _, tc := range c.cfg.Tunnels {
+		t := &ctunnel{cfg: tc, retry: backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}}
+		s.tunnels[tc.Name] = t
+		if err := s.register(t); err != nil {
+			return true, err
+		}
+	}
+	s.wg.Add(1)
+	go s.heartbeat()
+	return true, s.readLoop()
+}
+
+func (s *csession) authenticate() error {
+	c := s.c
+	if _, err := s.conn.Write(preamble(KindControl)); err != nil {
+		return err
+	}
+	typ, p, err := readFrame(s.conn)
+	if err != nil {
+		return fmt.Errorf("relay: handshake: %w", err)
+	}
+	if err := checkServerError(typ, p); err != nil {
+		return err
+	}
+	if typ != FrameChallenge || len(p) != nonceLen {
+		return fmt.Errorf("%w: expected challenge, got %#x", ErrMalformedFrame, typ)
+	}
+	serverNonce, clientNonce := p, randomBytes(nonceLen)
+	auth := encoder{}.raw(clientNonce).raw(clientMAC(c.cfg.Token, serverNonce, clientNonce, c.cfg.ID)).str(c.cfg.ID)
+	if err := writeFrame(s.conn, FrameAuth, auth); err != nil {
+		return err
+	}
+	typ, p, err = readFrame(s.conn)
+	if err != nil {
+		return fmt.Errorf("relay: handshake: %w", err)
+	}
+	if err := checkServerError(typ, p); err != nil {
+		return err
+	}
+	d := decoder{b: p}
+	id, sum := d.take(16), d.take(macLen)
+	if err := d.done(); err != nil || typ != FrameAuthOK {
+		return fmt.Errorf("%w: expected auth ok, got %#x", ErrMalformedFrame, typ)
+	}
+	if !hmac.Equal(serverMAC(c.cfg.Token, serverNonce, clientNonce, id), sum) {
+		return fmt.Errorf("%w: the server could not prove it knows the token", ErrAuthFailed)
+	}
+	copy(s.id[:], id)
+	s.key = sessionKey(c.cfg.Token, serverNonce, clientNonce)
+	return nil
+}
+
+// checkServerError turns a FrameError from the server into an error.
+func checkServerError(typ byte, p []byte) error {
+	if typ != FrameError {
+		return nil
+	}
+	d := decoder{b: p}
+	code, msg := d.u8(), d.str()
+	switch code {
+	case CodeAuthFailed:
+		return fmt.Errorf("%w: server says: %s", ErrAuthFailed, msg)
+	case CodeBadVersion:
+		return fmt.Errorf("%w: server says: %s", ErrBadVersion, msg)
+	}
+	return fmt.Errorf("relay: server closed the session: %s: %s", codeText(code), msg)
+}
+
+func (s *csession) send(typ byte, payload []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.conn.SetWriteDeadline(time.Now().Add(s.c.cfg.HeartbeatTimeout))
+	return writeFrame(s.conn, typ, payload)
+}
+
+func (s *csession) register(t *ctunnel) error {
+	return s.send(FrameRegister, encoder{}.u16(uint16(t.cfg.PublicPort)).str(t.cfg.Name))
+}
+
+func (s *csession) heartbeat() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.c.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			if err := s.send(FrameHeartbeat, nil); err != nil {
+				s.conn.Close()
+				return
+			}
+		}
+	}
+}
+
+func (s *csession) readLoop() error {
+	c := s.c
+	for {
+		s.conn.SetReadDeadline(time.Now().Add(c.cfg.HeartbeatTimeout))
+		typ, p, err := readFrame(s.conn)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("%w: nothing for %v", ErrPeerTimeout, c.cfg.HeartbeatTimeout)
+			}
+			return err
+		}
+		d := decoder{b: p}
+		switch typ {
+		case FrameHeartbeat:
+		case FrameRegistered:
+			id, name, addr := d.u32(), d.str(), d.str()
+			if err := d.done(); err != nil {
+				return err
+			}
+			s.mu.Lock()
+			t := s.tunnels[name]
+			if t != nil {
+				t.id = id
+				s.byID[id] = t
+			}
+			s.mu.Unlock()
+			if t == nil {
+				return fmt.Errorf("%w: registered unknown tunnel %q", ErrMalformedFrame, name)
+			}
+			t.retry.reset()
+			c.count.add(ccTunnelsReady)
+			c.log.Info("tunnel ready", "tunnel", name, "public_addr", addr, "local", t.cfg.Local)
+			c.setReady(name, addr)
+			for range c.cfg.Pool {
+				s.dialData(t, true)
+			}
+		case FrameRefused:
+			code, name, msg := d.u8(), d.str(), d.str()
+			if err := d.done(); err != nil {
+				return err
+			}
+			s.refused(code, name, msg)
+		case FrameNeedData:
+			id := d.u32()
+			if err := d.done(); err != nil {
+				return err
+			}
+			s.mu.Lock()
+			t := s.byID[id]
+			s.mu.Unlock()
+			if t != nil {
+				s.dialData(t, false)
+			}
+		case FrameError:
+			return checkServerError(typ, p)
+		default:
+			return fmt.Errorf("%w: unexpected frame %#x from server", ErrMalformedFrame, typ)
+		}
+	}
+}
+
+// refused logs why a tunnel was refused and retries it with backoff; the
+// other tunnels carry on.
+func (s *csession) refused(code byte, name, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tunnels[name]
+	if t == nil || s.ctx.Err() != nil {
+		return
+	}
+	s.c.count.add(ccTunnelsRefused)
+	d := t.retry.next()
+	s.c.log.Warn("tunnel refused; retrying", "tunnel", name, "public_port", t.cfg.PublicPort,
+		"reason", codeText(code), "detail", msg, "in", d.Round(time.Millisecond))
+	s.wg.Add(1)
+	t.timer = time.AfterFunc(d, func() {
+		defer s.wg.Done()
+		if s.ctx.Err() == nil {
+			s.register(t)
+		}
+	})
+}
+
+// end closes the data connections still waiting for "start" and waits for
+// every goroutine of the session.
+func (s *csession) end() {
+	s.mu.Lock()
+	for dc := range s.waiting {
+		dc.Close()
+	}
+	for _, t := range s.tunnels {
+		if t.timer != nil && t.timer.Stop() {
+			s.wg.Done()
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// dialData opens a data connection for t and waits on it for "start". A
+// pooled one is replaced when it is used or dies.
+func (s *csession) dialData(t *ctunnel, pooled bool) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for s.ctx.Err() == nil {
+			began := time.Now()
+			dc, again := s.waitStart(t, pooled)
+			if dc != nil {
+				s.serveLocal(t, dc)
+			}
+			if !again || s.ctx.Err() != nil {
+				return
+			}
+			// Do not spin when the server closes fresh connections at once.
+			if time.Since(began) < s.c.cfg.ReconnectMin {
+				select {
+				case <-s.ctx.Done():
+				case <-time.After(s.c.cfg.ReconnectMin):
+				}
+			}
+		}
+	}()
+}
+
+// waitStart dials a data connection and waits for "start". It returns the
+// connection once started (nil otherwise), and whether a pooled slot needs
+// another connection.
+func (s *csession) waitStart(t *ctunnel, pooled bool) (started *net.TCPConn, again bool) {
+	c := s.c
+	c.count.add(ccDataDials)
+	d := net.Dialer{Timeout: c.cfg.DialTimeout}
+	nc, err := d.DialContext(s.ctx, "tcp", c.cfg.Server)
+	if err != nil {
+		c.count.add(ccDataDialFailures)
+		c.log.Warn("data connection dial failed", "tunnel", t.cfg.Name, "err", err)
+		return nil, pooled
+	}
+	dc := nc.(*net.TCPConn)
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		dc.Close()
+		return nil, false
+	}
+	s.waiting[dc] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.waiting, dc)
+		s.mu.Unlock()
+		if started == nil {
+			dc.Close()
+		}
+	}()
+
+	setKeepAlive(dc)
+	h := dataHeader{session: s.id, tunnel: t.id, seq: s.seq.Add(1)}
+	if _, err := dc.Write(h.marshal(s.key)); err != nil {
+		return nil, pooled
+	}
+	// Exact-length reads: the public client's bytes follow "start" on this
+	// socket and must stay there for the engine.
+	var m [2]byte
+	if _, err := io.ReadFull(dc, m[:]); err != nil {
+		if s.ctx.Err() == nil {
+			c.count.add(ccDataDiedIdle)
+			c.log.Debug("idle data connection closed", "tunnel", t.cfg.Name, "err", err)
+		}
+		return nil, pooled
+	}
+	body := make([]byte, m[1])
+	if _, err := io.ReadFull(dc, body); err != nil {
+		return nil, pooled
+	}
+	switch m[0] {
+	case DataStart:
+		c.count.add(ccStarts)
+		c.log.Debug("public connection", "tunnel", t.cfg.Name, "peer", string(body))
+		return dc, pooled
+	case DataRefused:
+		c.count.add(ccDataRefused)
+		code := byte(0)
+		if len(body) == 1 {
+			code = body[0]
+		}
+		c.log.Warn("server refused a data connection", "tunnel", t.cfg.Name, "reason", codeText(code))
+		return nil, false
+	default:
+		c.log.Warn("unexpected message on a data connection", "tunnel", t.cfg.Name, "type", m[0])
+		return nil, false
+	}
+}
+
+// serveLocal dials the local service for a started data connection and
+// hands both to the engine. When the service is down, the data connection is
+// reset so the public connection ends at once, and the server is told why.
+func (s *csession) serveLocal(t *ctunnel, dc *net.TCPConn) {
+	c := s.c
+	lc, err := net.DialTimeout("tcp", t.cfg.Local, c.cfg.DialTimeout)
+	if err != nil {
+		c.count.add(ccLocalDialFailures)
+		c.log.Warn("local service unreachable; public connection closed", "tunnel", t.cfg.Name, "local", t.cfg.Local, "err", err)
+		abort(dc)
+		s.send(FrameDialFailed, encoder{}.u32(t.id).str(err.Error()))
+		return
+	}
+	dc.SetDeadline(time.Time{})
+	c.relays.Add(1)
+	c.engine.Relay(dc, lc.(*net.TCPConn), func(r Result) {
+		c.count.add(ccRelaysDone)
+		c.relays.Done()
+	})
+}
+
+// backoff is exponential backoff with jitter: each wait is drawn from the
+// upper half of a window that doubles up to max, so clients that lost the
+// same server do not all return at the same instant.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return b.cur/2 + rand.N(b.cur/2+1)
+}
+
+func (b *backoff) reset() { b.cur = 0 }

@@ -1,0 +1,366 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Defaults applied by Validate to zero fields, and used as flag defaults.
+const (
+	DefaultListen            = "0.0.0.0:7000"
+	DefaultPool              = 2
+	DefaultHeartbeatInterval = 10 * time.Second
+	DefaultHeartbeatTimeout  = 30 * time.Second
+	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultDataTimeout       = 10 * time.Second
+	DefaultDialTimeout       = 5 * time.Second
+	DefaultReconnectMin      = 500 * time.Millisecond
+	DefaultReconnectMax      = 30 * time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+)
+
+// ServerConfig configures a Server. Every zero field means the documented
+// default; Token is the one field that must be set.
+type ServerConfig struct {
+	// Listen is the server port's address, carrying control and data
+	// connections. Zero means DefaultListen.
+	Listen string `toml:"listen"`
+	// Token is the shared secret clients prove they know. It never crosses
+	// the wire. Required.
+	Token string `toml:"token"`
+	// Engine names the relay engine for public↔data pairs. Zero means
+	// DefaultEngine.
+	Engine string `toml:"engine"`
+	// PublicBind is the host public listeners bind to. Zero means Listen's
+	// host.
+	PublicBind string `toml:"public_bind"`
+	// AllowPorts limits the public ports clients may ask for, as a list of
+	// ports and ranges ("6000-6100,8080"). Zero allows any port; a request
+	// for port 0 then gets a port the kernel picks, or one from the list.
+	AllowPorts string `toml:"allow_ports"`
+	// HeartbeatInterval is how often the server sends a heartbeat on each
+	// control connection. Zero means DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration `toml:"heartbeat_interval"`
+	// HeartbeatTimeout is how long a control connection may stay silent
+	// before its session is declared dead and freed. Zero means
+	// DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration `toml:"heartbeat_timeout"`
+	// HandshakeTimeout bounds every read before a connection is
+	// authenticated. Zero means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration `toml:"handshake_timeout"`
+	// DataTimeout is how long a public connection waits for a data
+	// connection when none is pooled, before it is closed and counted.
+	// Zero means DefaultDataTimeout.
+	DataTimeout time.Duration `toml:"data_timeout"`
+	// IdleTimeout ends a relayed connection after no byte moved either way
+	// for this long. Zero means never.
+	IdleTimeout time.Duration `toml:"idle_timeout"`
+	// ShutdownTimeout is how long Shutdown lets live relays finish when the
+	// caller gives no deadline of its own (the ferry binary on SIGTERM).
+	// Zero means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+
+	// Logger receives the server's log. Nil discards.
+	Logger *slog.Logger `toml:"-"`
+
+	allowed portSet
+}
+
+// ClientConfig configures a Client. Server, Token and at least one tunnel
+// must be set; every other zero field means the documented default.
+type ClientConfig struct {
+	// Server is the ferry server's address (its Listen). Required.
+	Server string `toml:"server"`
+	// Token is the shared secret. Required.
+	Token string `toml:"token"`
+	// ID is the client's stable identity: a new session with the same ID
+	// replaces the old one at once and takes over its tunnels. Zero means
+	// the host name.
+	ID string `toml:"id"`
+	// Tunnels are the local services to expose. At least one.
+	Tunnels []TunnelConfig `toml:"tunnels"`
+	// Pool is the number of idle data connections kept per tunnel, so a
+	// public connection need not wait for a dial. Zero disables pooling;
+	// the ferry binary's default is DefaultPool.
+	Pool int `toml:"pool"`
+	// Engine names the relay engine for data↔local pairs. Zero means
+	// DefaultEngine.
+	Engine string `toml:"engine"`
+	// HeartbeatInterval and HeartbeatTimeout as in ServerConfig, for the
+	// client's side of the control connection.
+	HeartbeatInterval time.Duration `toml:"heartbeat_interval"`
+	HeartbeatTimeout  time.Duration `toml:"heartbeat_timeout"`
+	// DialTimeout bounds dials to the server and to local services, and the
+	// handshake. Zero means DefaultDialTimeout.
+	DialTimeout time.Duration `toml:"dial_timeout"`
+	// ReconnectMin and ReconnectMax bound the exponential backoff (with
+	// jitter) between attempts to reach the server, and between retries of
+	// a refused tunnel. Zero means DefaultReconnectMin / DefaultReconnectMax.
+	ReconnectMin time.Duration `toml:"reconnect_min"`
+	ReconnectMax time.Duration `toml:"reconnect_max"`
+	// IdleTimeout as in ServerConfig.
+	IdleTimeout time.Duration `toml:"idle_timeout"`
+
+	// Logger receives the client's log. Nil discards.
+	Logger *slog.Logger `toml:"-"`
+}
+
+// TunnelConfig is one exposed local service.
+type TunnelConfig struct {
+	// Name identifies the tunnel on the server; unique per server.
+	Name string `toml:"name"`
+	// Local is the local service's host:port, dialled per public connection.
+	Local string `toml:"local"`
+	// PublicPort is the port the server opens; 0 lets the server choose.
+	PublicPort int `toml:"public_port"`
+}
+
+// Limits on identifiers, so that every frame has a small fixed bound.
+const (
+	MaxNameLen = 64 // tunnel names and client ids, in bytes
+	MaxTunnels = 64 // tunnels per client
+	MaxPool    = 64 // idle data connections per tunnel
+)
+
+func configErr(key, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrConfig, key, fmt.Sprintf(format, args...))
+}
+
+// Validate checks the config and fills zero fields with their defaults. The
+// error names the offending key.
+func (c *ServerConfig) Validate() error {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return configErr("listen", "%q is not host:port: %v", c.Listen, err)
+	}
+	if c.Token == "" {
+		return configErr("token", "must be set (the shared secret clients present)")
+	}
+	if c.Engine == "" {
+		c.Engine = DefaultEngine
+	}
+	if c.PublicBind == "" {
+		c.PublicBind = host
+	}
+	if c.allowed, err = parsePortSet(c.AllowPorts); err != nil {
+		return configErr("allow_ports", "%v", err)
+	}
+	for _, d := range []struct {
+		key string
+		v   *time.Duration
+		def time.Duration
+	}{
+		{"heartbeat_interval", &c.HeartbeatInterval, DefaultHeartbeatInterval},
+		{"heartbeat_timeout", &c.HeartbeatTimeout, DefaultHeartbeatTimeout},
+		{"handshake_timeout", &c.HandshakeTimeout, DefaultHandshakeTimeout},
+		{"data_timeout", &c.DataTimeout, DefaultDataTimeout},
+		{"idle_timeout", &c.IdleTimeout, 0},
+		{"shutdown_timeout", &c.ShutdownTimeout, DefaultShutdownTimeout},
+	} {
+		if err := defaultDuration(d.key, d.v, d.def); err != nil {
+			return err
+		}
+	}
+	if c.HeartbeatTimeout <= c.HeartbeatInterval {
+		return configErr("heartbeat_timeout", "%v must exceed heartbeat_interval %v", c.HeartbeatTimeout, c.HeartbeatInterval)
+	}
+	if c.Logger == nil {
+		c.Logger = discardLogger
+	}
+	return nil
+}
+
+// Validate checks the config and fills zero fields with their defaults. The
+// error names the offending key.
+func (c *ClientConfig) Validate() error {
+	if c.Server == "" {
+		return configErr("server", "must be set (the ferry server's host:port)")
+	}
+	if _, _, err := net.SplitHostPort(c.Server); err != nil {
+		return configErr("server", "%q is not host:port: %v", c.Server, err)
+	}
+	if c.Token == "" {
+		return configErr("token", "must be set (the server's shared secret)")
+	}
+	if c.ID == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return configErr("id", "not set and the host name is unknown (%v)", err)
+		}
+		c.ID = h
+	}
+	if err := checkName("id", c.ID); err != nil {
+		return err
+	}
+	if len(c.Tunnels) == 0 {
+		return configErr("tunnels", "at least one tunnel is needed (--tunnel NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT)")
+	}
+	if len(c.Tunnels) > MaxTunnels {
+		return configErr("tunnels", "%d tunnels, at most %d", len(c.Tunnels), MaxTunnels)
+	}
+	seen := make(map[string]bool)
+	for i, t := range c.Tunnels {
+		key := fmt.Sprintf("tunnels[%d]", i)
+		if err := checkName(key+".name", t.Name); err != nil {
+			return err
+		}
+		if seen[t.Name] {
+			return configErr(key+".name", "%q appears twice", t.Name)
+		}
+		seen[t.Name] = true
+		if _, _, err := net.SplitHostPort(t.Local); err != nil {
+			return configErr(key+".local", "%q is not host:port: %v", t.Local, err)
+		}
+		if t.PublicPort < 0 || t.PublicPort > 65535 {
+			return configErr(key+".public_port", "%d is not a port (0-65535)", t.PublicPort)
+		}
+	}
+	if c.Pool < 0 || c.Pool > MaxPool {
+		return configErr("pool", "%d outside 0-%d", c.Pool, MaxPool)
+	}
+	if c.Engine == "" {
+		c.Engine = DefaultEngine
+	}
+	for _, d := range []struct {
+		key string
+		v   *time.Duration
+		def time.Duration
+	}{
+		{"heartbeat_interval", &c.HeartbeatInterval, DefaultHeartbeatInterval},
+		{"heartbeat_timeout", &c.HeartbeatTimeout, DefaultHeartbeatTimeout},
+		{"dial_timeout", &c.DialTimeout, DefaultDialTimeout},
+		{"reconnect_min", &c.ReconnectMin, DefaultReconnectMin},
+		{"reconnect_max", &c.ReconnectMax, DefaultReconnectMax},
+		{"idle_timeout", &c.IdleTimeout, 0},
+	} {
+		if err := defaultDuration(d.key, d.v, d.def); err != nil {
+			return err
+		}
+	}
+	if c.HeartbeatTimeout <= c.HeartbeatInterval {
+		return configErr("heartbeat_timeout", "%v must exceed heartbeat_interval %v", c.HeartbeatTimeout, c.HeartbeatInterval)
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		return configErr("reconnect_max", "%v is below reconnect_min %v", c.ReconnectMax, c.ReconnectMin)
+	}
+	if c.Logger == nil {
+		c.Logger = discardLogger
+	}
+	return nil
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)
+
+func defaultDuration(key string, v *time.Duration, def time.Duration) error {
+	if *v < 0 {
+		return configErr(key, "%v is negative", *v)
+	}
+	if *v == 0 {
+		*v = def
+	}
+	return nil
+}
+
+func checkName(key, s string) error {
+	if s == "" {
+		return configErr(key, "must not be empty")
+	}
+	if len(s) > MaxNameLen {
+		return configErr(key, "%q is longer than %d bytes", s, MaxNameLen)
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return configErr(key, "%q contains a space or control character", s)
+		}
+	}
+	return nil
+}
+
+// ParseTunnel parses the --tunnel flag's NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT
+// form. IPv6 hosts go in brackets: db=[::1]:5432:0.
+func ParseTunnel(s string) (TunnelConfig, error) {
+	name, rest, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return TunnelConfig{}, fmt.Errorf("%w: tunnel %q: want NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT", ErrConfig, s)
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i < 0 {
+		return TunnelConfig{}, fmt.Errorf("%w: tunnel %q: want NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT", ErrConfig, s)
+	}
+	local, public := rest[:i], rest[i+1:]
+	if _, _, err := net.SplitHostPort(local); err != nil {
+		return TunnelConfig{}, fmt.Errorf("%w: tunnel %q: local address %q: %v", ErrConfig, s, local, err)
+	}
+	port, err := strconv.Atoi(public)
+	if err != nil || port < 0 || port > 65535 {
+		return TunnelConfig{}, fmt.Errorf("%w: tunnel %q: public port %q is not 0-65535", ErrConfig, s, public)
+	}
+	return TunnelConfig{Name: name, Local: local, PublicPort: port}, nil
+}
+
+// LoadTOML decodes the TOML file at path into cfg (a *ServerConfig or
+// *ClientConfig), leaving fields the file does not mention as they were, so
+// callers can fill defaults first and apply flags after. A key the config does
+// not know is an error naming it, as a typo must not silently do nothing.
+func LoadTOML(path string, cfg any) error {
+	md, err := toml.DecodeFile(path, cfg)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return fmt.Errorf("%w: %s: %s", ErrConfig, path, perr.Error())
+		}
+		return fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return fmt.Errorf("%w: %s: unknown key %q", ErrConfig, path, und[0].String())
+	}
+	return nil
+}
+
+// portSet is a parsed AllowPorts: nil allows every port.
+type portSet [][2]int
+
+func parsePortSet(s string) (portSet, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var ps portSet
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
+			return nil, fmt.Errorf("%q is not a port or range of ports 1-65535", part)
+		}
+		ps = append(ps, [2]int{a, b})
+	}
+	return ps, nil
+}
+
+func (ps portSet) allows(port int) bool {
+	if ps == nil {
+		return true
+	}
+	for _, r := range ps {
+		if port >= r[0] && port <= r[1] {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,194 @@
+package relay
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// rawClient speaks the control protocol by hand, so tests can send what a
+// well-behaved Client never would.
+type rawClient struct {
+	t    *testing.T
+	conn net.Conn
+	id   [16]byte
+	key  []byte
+}
+
+func dialRaw(t *testing.T, srv *Server, clientID string) *rawClient {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.Write(preamble(KindControl))
+	typ, serverNonce, err := readFrame(c)
+	if err != nil || typ != FrameChallenge {
+		t.Fatalf("challenge: %#x %v", typ, err)
+	}
+	clientNonce := randomBytes(nonceLen)
+	writeFrame(c, FrameAuth, encoder{}.raw(clientNonce).raw(clientMAC(srv.cfg.Token, serverNonce, clientNonce, clientID)).str(clientID))
+	typ, p, err := readFrame(c)
+	if err != nil || typ != FrameAuthOK {
+		t.Fatalf("auth: %#x %v", typ, err)
+	}
+	r := &rawClient{t: t, conn: c, key: sessionKey(srv.cfg.Token, serverNonce, clientNonce)}
+	copy(r.id[:], p[:16])
+	return r
+}
+
+// register registers a tunnel on a kernel-chosen port and returns its id and
+// public address.
+func (r *rawClient) register(name string) (uint32, string) {
+	writeFrame(r.conn, FrameRegister, encoder{}.u16(0).str(name))
+	for {
+		typ, p, err := readFrame(r.conn)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if typ == FrameRegistered {
+			d := decoder{b: p}
+			id, _, addr := d.u32(), d.str(), d.str()
+			return id, addr
+		}
+		if typ != FrameHeartbeat {
+			r.t.Fatalf("register: got frame %#x", typ)
+		}
+	}
+}
+
+// expectFrame reads frames until one of type typ, skipping heartbeats.
+func (r *rawClient) expectFrame(typ byte) []byte {
+	for {
+		got, p, err := readFrame(r.conn)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if got == typ {
+			return p
+		}
+		if got != FrameHeartbeat {
+			r.t.Fatalf("got frame %#x, want %#x", got, typ)
+		}
+	}
+}
+
+func newTestServer(t *testing.T) *Server {
+	t.Helper()
+	// The default engine is registered in this test binary by the external
+	// tests' import of variants/all.
+	srv, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// TestDataHeaderChecks: a replayed, forged, stale or unknown-tunnel data
+// header is refused with its code; a good one is accepted.
+func TestDataHeaderChecks(t *testing.T) {
+	srv := newTestServer(t)
+	rc := dialRaw(t, srv, "raw")
+	tid, _ := rc.register("web")
+
+	// dial sends a header and returns the refusal code, or 0 if the server
+	// stays silent for wait (it pooled the connection). Refusals are awaited
+	// with a long wait, so a slow machine cannot turn one into a silence.
+	dial := func(hdr []byte, wait time.Duration) byte {
+		t.Helper()
+		c, err := net.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write(hdr)
+		c.SetReadDeadline(time.Now().Add(wait))
+		var m [3]byte
+		if _, err := io.ReadFull(c, m[:]); err != nil {
+			// Accepted: the server holds it in the pool and says nothing.
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return 0
+			}
+			t.Fatalf("read: %v", err)
+		}
+		if m[0] != DataRefused {
+			t.Fatalf("got %x", m)
+		}
+		return m[2]
+	}
+	good := dataHeader{session: rc.id, tunnel: tid, seq: 1}
+	if code := dial(good.marshal(rc.key), 300*time.Millisecond); code != 0 {
+		t.Fatalf("good header refused: %s", codeText(code))
+	}
+	for _, c := range []struct {
+		name string
+		hdr  []byte
+		want byte
+	}{
+		{"replayed", good.marshal(rc.key), CodeReplay},
+		{"wrong key", dataHeader{session: rc.id, tunnel: tid, seq: 2}.marshal([]byte("guess")), CodeBadMAC},
+		{"unknown session", dataHeader{tunnel: tid, seq: 3}.marshal(rc.key), CodeStaleSession},
+		{"unknown tunnel", dataHeader{session: rc.id, tunnel: tid + 100, seq: 4}.marshal(rc.key), CodeNoTunnel},
+	} {
+		if code := dial(c.hdr, 20*time.Second); code != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, codeText(code), codeText(c.want))
+		}
+	}
+
+	// Once the session is gone, its headers are stale.
+	rc.conn.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		srv.mu.Lock()
+		live := srv.byID[rc.id] != nil
+		srv.mu.Unlock()
+		if !live {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("session not freed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if code := dial(dataHeader{session: rc.id, tunnel: tid, seq: 5}.marshal(rc.key), 20*time.Second); code != CodeStaleSession {
+		t.Errorf("after the session ended: got %q", codeText(code))
+	}
+}
+
+// TestHeaderAndPayloadInOneWrite: bytes that arrive in the same segment as
+// the data header must reach the public side, so the server may read the
+// header only with exact-length reads.
+func TestHeaderAndPayloadInOneWrite(t *testing.T) {
+	srv := newTestServer(t)
+	rc := dialRaw(t, srv, "raw")
+	tid, addr := rc.register("web")
+
+	pub, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	rc.expectFrame(FrameNeedData) // no pool: the server asks for a data connection
+
+	dc, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	payload := []byte("banner sent together with the header")
+	hdr := dataHeader{session: rc.id, tunnel: tid, seq: 1}.marshal(rc.key)
+	if _, err := dc.Write(append(hdr, payload...)); err != nil {
+		t.Fatal(err)
+	}
+	pub.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got := make([]byte, len(payload))
+	if _, err := io.ReadFull(pub, got); err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("public side read %q, %v", got, err)
+	}
+}

@@ -1,0 +1,844 @@
+package relay
+
+import (
+	"context"
+	"crypto/hmac"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Server counters (Server.Counters), in this order.
+const (
+	scSessions = iota
+	scAuthFailures
+	scSessionsReplaced
+	scTunnelsRegistered
+	scTunnelsRefused
+	scPublicConns
+	scPoolHits
+	scPoolMisses
+	scDataConns
+	scDataRefused
+	scDeadPooled
+	scDataTimeouts
+	scLocalDialFailures
+	scRelaysDone
+	scProtocolErrors
+)
+
+var serverCounterNames = []string{
+	"sessions", "auth_failures", "sessions_replaced", "tunnels_registered",
+	"tunnels_refused", "public_conns", "pool_hits", "pool_misses", "data_conns",
+	"data_refused", "dead_pooled", "data_timeouts", "local_dial_failures",
+	"relays_done", "protocol_errors",
+}
+
+// A Server accepts ferry clients on one port, opens a public listener per
+// registered tunnel and relays each public connection over a data connection
+// from the client, through its engine.
+type Server struct {
+	cfg    ServerConfig
+	log    *slog.Logger
+	ln     *net.TCPListener
+	engine Engine
+	count  *counters
+
+	wg     sync.WaitGroup // every goroutine the server starts, but relays
+	relays sync.WaitGroup // live relays, for Shutdown
+
+	mu          sync.Mutex
+	closed      bool
+	sessions    map[string]*session   // by client id
+	byID        map[[16]byte]*session // by session id, for data headers
+	names       map[string]*tunnel    // every live tunnel by name
+	handshaking map[net.Conn]struct{} // connections not yet authenticated
+	nextTunnel  uint32
+}
+
+// NewServer validates cfg, makes its engine and binds cfg.Listen. Call Serve
+// to accept.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e, err := NewEngine(cfg.Engine, Options{IdleTimeout: cfg.IdleTimeout, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		e.Close()
+		return nil, fmt.Errorf("relay: server listen: %w", err)
+	}
+	return &Server{
+		cfg:         cfg,
+		log:         cfg.Logger,
+		ln:          ln.(*net.TCPListener),
+		engine:      e,
+		count:       newCounters(serverCounterNames...),
+		sessions:    make(map[string]*session),
+		byID:        make(map[[16]byte]*session),
+		names:       make(map[string]*tunnel),
+		handshaking: make(map[net.Conn]struct{}),
+	}, nil
+}
+
+// Addr is the address the server port is bound to.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Counters returns the server's event counts and its engine's.
+func (s *Server) Counters() map[string]uint64 { return s.count.snapshot(s.engine) }
+
+// Serve accepts control and data connections until Shutdown or Close, and
+// then returns ErrServerClosed.
+func (s *Server) Serve() error {
+	s.log.Info("ferry server listening", "addr", s.ln.Addr().String(), "engine", s.cfg.Engine, "public_bind", s.cfg.PublicBind)
+	var delay time.Duration
+	for {
+		c, err := s.ln.AcceptTCP()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			// Out of fds and the like: back off rather than spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if !s.track(c) {
+			c.Close()
+			return ErrServerClosed
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(c)
+		}()
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// track records a connection in its handshake, so Close can cut it short.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.handshaking[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.handshaking, c)
+	s.mu.Unlock()
+}
+
+// handle reads the preamble and dispatches by kind. Every read before
+// authentication has the handshake deadline.
+func (s *Server) handle(c *net.TCPConn) {
+	log := s.log.With("remote", c.RemoteAddr().String())
+	c.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	kind, err := readPreamble(c)
+	if err != nil {
+		s.untrack(c)
+		s.count.add(scProtocolErrors)
+		if errors.Is(err, ErrBadVersion) {
+			writeFrame(c, FrameError, encoder{}.u8(CodeBadVersion).str(err.Error()))
+		}
+		log.Warn("closing connection: bad preamble", "err", err)
+		c.Close()
+		return
+	}
+	if kind == KindControl {
+		s.handleControl(c, log)
+		return
+	}
+	s.handleData(c, log)
+}
+
+func (s *Server) handleControl(c *net.TCPConn, log *slog.Logger) {
+	sess, err := s.authenticate(c, log)
+	s.untrack(c)
+	if err != nil {
+		c.Close()
+		return
+	}
+	defer sess.close(nil)
+	setKeepAlive(c)
+	c.SetDeadline(time.Time{})
+	sess.wg.Add(1)
+	go sess.heartbeat(s.cfg.HeartbeatInterval)
+	err = sess.readLoop(s.cfg.HeartbeatTimeout)
+	sess.close(err)
+}
+
+// authenticate runs the challenge-response and registers the new session,
+// replacing any older session of the same client id.
+func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error) {
+	serverNonce := randomBytes(nonceLen)
+	if err := writeFrame(c, FrameChallenge, serverNonce); err != nil {
+		return nil, err
+	}
+	typ, p, err := readFrame(c)
+	if err == nil && typ != FrameAuth {
+		err = fmt.Errorf("%w: expected auth, got %#x", ErrMalformedFrame, typ)
+	}
+	var clientNonce, sum []byte
+	var id string
+	if err == nil {
+		d := decoder{b: p}
+		clientNonce, sum, id = d.take(nonceLen), d.take(macLen), d.str()
+		err = d.done()
+	}
+	if err != nil {
+		s.count.add(scProtocolErrors)
+		log.Warn("closing control connection before auth", "err", err)
+		writeFrame(c, FrameError, encoder{}.u8(CodeProtocol).str(err.Error()))
+		return nil, err
+	}
+	if !hmac.Equal(clientMAC(s.cfg.Token, serverNonce, clientNonce, id), sum) || checkName("id", id) != nil {
+		s.count.add(scAuthFailures)
+		log.Warn("authentication failed", "client_id", id)
+		writeFrame(c, FrameError, encoder{}.u8(CodeAuthFailed).str("authentication failed: the token does not match the server's"))
+		return nil, ErrAuthFailed
+	}
+	sess := &session{
+		srv:      s,
+		conn:     c,
+		clientID: id,
+		key:      sessionKey(s.cfg.Token, serverNonce, clientNonce),
+		tunnels:  make(map[uint32]*tunnel),
+		log:      s.log.With("client_id", id, "remote", c.RemoteAddr().String()),
+		done:     make(chan struct{}),
+	}
+	copy(sess.id[:], randomBytes(16))
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		writeFrame(c, FrameError, encoder{}.u8(CodeShutdown).str("server shutting down"))
+		return nil, ErrServerClosed
+	}
+	old := s.sessions[id]
+	s.sessions[id] = sess
+	s.byID[sess.id] = sess
+	s.mu.Unlock()
+	if old != nil {
+		// Synchronously, so its public ports are free before the new
+		// session registers them again.
+		s.count.add(scSessionsReplaced)
+		old.log.Info("session replaced by a newer one with the same client id")
+		old.notify(CodeReplaced)
+		old.close(errReplaced)
+	}
+	if err := writeFrame(c, FrameAuthOK, encoder{}.raw(sess.id[:]).raw(serverMAC(s.cfg.Token, serverNonce, clientNonce, sess.id[:]))); err != nil {
+		sess.close(err)
+		return nil, err
+	}
+	s.count.add(scSessions)
+	sess.log.Info("client connected")
+	return sess, nil
+}
+
+var errReplaced = errors.New("replaced by a newer session")
+
+// handleData checks a data connection's header and gives the connection to
+// its tunnel. The header is read with exact-length reads straight from the
+// socket, so no payload byte ever sits in a user-space buffer.
+func (s *Server) handleData(c *net.TCPConn, log *slog.Logger) {
+	defer s.untrack(c)
+	var b [dataHeaderLen]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		s.count.add(scProtocolErrors)
+		log.Warn("closing data connection: short header", "err", err)
+		c.Close()
+		return
+	}
+	h, sum := parseDataHeader(b[:])
+	refuse := func(code byte) {
+		s.count.add(scDataRefused)
+		log.Warn("data connection refused", "reason", codeText(code))
+		c.Write([]byte{DataRefused, 1, code})
+		c.Close()
+	}
+	s.mu.Lock()
+	sess := s.byID[h.session]
+	s.mu.Unlock()
+	if sess == nil {
+		refuse(CodeStaleSession)
+		return
+	}
+	if !h.verify(sess.key, sum) {
+		refuse(CodeBadMAC)
+		return
+	}
+	sess.mu.Lock()
+	fresh := sess.replay.accept(h.seq)
+	t := sess.tunnels[h.tunnel]
+	sess.mu.Unlock()
+	switch {
+	case !fresh:
+		refuse(CodeReplay)
+		return
+	case t == nil:
+		refuse(CodeNoTunnel)
+		return
+	}
+	setKeepAlive(c)
+	c.SetDeadline(time.Time{})
+	s.count.add(scDataConns)
+	t.addData(c)
+}
+
+// Shutdown stops accepting, closes every session and public listener, lets
+// live relays finish until ctx is done and then closes the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	// Every path that starts a relay runs in a goroutine s.wg counts, so
+	// once they are done no relay can start and relays.Wait is safe.
+	s.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		s.relays.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("shutdown deadline reached; closing live relays")
+	}
+	return s.Close()
+}
+
+// Close closes the server port, every session, public listener and live
+// relay, and returns when every goroutine the server started has ended.
+func (s *Server) Close() error {
+	s.stop()
+	s.wg.Wait()
+	err := s.engine.Close()
+	s.relays.Wait()
+	return err
+}
+
+// stop closes listeners and sessions; live relays go on.
+func (s *Server) stop() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	sessions := make([]*session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	for c := range s.handshaking {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.ln.Close()
+	for _, sess := range sessions {
+		sess.notify(CodeShutdown)
+		sess.close(ErrServerClosed)
+	}
+}
+
+// relay hands a public connection and a data connection to the engine.
+func (s *Server) relay(t *tunnel, pc, dc *net.TCPConn) {
+	s.relays.Add(1)
+	s.engine.Relay(pc, dc, func(r Result) {
+		s.count.add(scRelaysDone)
+		t.sess.log.Debug("public connection ended", "tunnel", t.name, "in", r.AtoB, "out", r.BtoA, "err", r.Err)
+		s.relays.Done()
+	})
+}
+
+// A session is one authenticated control connection and its tunnels.
+type session struct {
+	srv      *Server
+	conn     *net.TCPConn
+	id       [16]byte
+	clientID string
+	key      []byte
+	log      *slog.Logger
+	wg       sync.WaitGroup // heartbeat and public accept loops
+
+	wmu sync.Mutex // serialises frames on conn
+
+	mu      sync.Mutex
+	closed  bool
+	tunnels map[uint32]*tunnel
+	replay  replayWindow
+
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// send writes a frame, bounded by a write deadline so a stuck peer cannot
+// block the caller for long.
+func (sess *session) send(typ byte, payload []byte) error {
+	sess.wmu.Lock()
+	defer sess.wmu.Unlock()
+	sess.conn.SetWriteDeadline(time.Now().Add(sess.srv.cfg.HeartbeatTimeout))
+	return writeFrame(sess.conn, typ, payload)
+}
+
+// notify tells the client why its session is about to end. It is a
+// courtesy: the peer may be the silent one, so it waits at most a second.
+func (sess *session) notify(code byte) {
+	sess.wmu.Lock()
+	defer sess.wmu.Unlock()
+	sess.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	writeFrame(sess.conn, FrameError, encoder{}.u8(code).str(codeText(code)))
+}
+
+func (sess *session) heartbeat(every time.Duration) {
+	defer sess.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-sess.done:
+			return
+		case <-t.C:
+			if err := sess.send(FrameHeartbeat, nil); err != nil {
+				sess.conn.Close() // the read loop ends the session
+				return
+			}
+		}
+	}
+}
+
+// readLoop serves the client's frames until the connection fails or stays
+// silent longer than timeout.
+func (sess *session) readLoop(timeout time.Duration) error {
+	for {
+		sess.conn.SetReadDeadline(time.Now().Add(timeout))
+		typ, p, err := readFrame(sess.conn)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("%w: nothing for %v", ErrPeerTimeout, timeout)
+			}
+			if errors.Is(err, ErrUnknownFrame) || errors.Is(err, ErrFrameTooLarge) {
+				sess.srv.count.add(scProtocolErrors)
+				sess.send(FrameError, encoder{}.u8(CodeProtocol).str(err.Error()))
+			}
+			return err
+		}
+		d := decoder{b: p}
+		switch typ {
+		case FrameHeartbeat:
+		case FrameRegister:
+			port, name := d.u16(), d.str()
+			if err := d.done(); err != nil {
+				return sess.protocolError(err)
+			}
+			sess.register(name, int(port))
+		case FrameDialFailed:
+			tid, msg := d.u32(), d.str()
+			if err := d.done(); err != nil {
+				return sess.protocolError(err)
+			}
+			sess.srv.count.add(scLocalDialFailures)
+			sess.log.Warn("client could not reach its local service", "tunnel_id", tid, "err", msg)
+		case FrameError:
+			code, msg := d.u8(), d.str()
+			return fmt.Errorf("client closed the session: %s: %s", codeText(code), msg)
+		default:
+			return sess.protocolError(fmt.Errorf("%w: unexpected frame %#x", ErrMalformedFrame, typ))
+		}
+	}
+}
+
+func (sess *session) protocolError(err error) error {
+	sess.srv.count.add(scProtocolErrors)
+	sess.send(FrameError, encoder{}.u8(CodeProtocol).str(err.Error()))
+	return err
+}
+
+// register opens a public listener for a tunnel, or refuses with a reason.
+// The client's other tunnels are unaffected either way.
+func (sess *session) register(name string, port int) {
+	t, code, msg := sess.claimTunnel(name, port)
+	switch {
+	case t != nil:
+		addr := t.ln.Addr().String()
+		sess.srv.count.add(scTunnelsRegistered)
+		sess.log.Info("tunnel open", "tunnel", name, "public_addr", addr)
+		sess.send(FrameRegistered, encoder{}.u32(t.id).str(name).str(addr))
+		// Only now, so that no NeedData for this tunnel can overtake its
+		// Registered on the control connection.
+		go t.acceptLoop()
+	case code != 0:
+		sess.srv.count.add(scTunnelsRefused)
+		sess.log.Warn("tunnel refused", "tunnel", name, "port", port, "reason", msg)
+		sess.send(FrameRefused, encoder{}.u8(code).str(name).str(msg))
+	}
+}
+
+// claimTunnel checks and binds a tunnel, or returns why not (code 0 and no
+// tunnel: the session or server is closing). Names and ports are checked and
+// claimed under the server's lock, so two clients racing for a name cannot
+// both win; nothing here writes to the network.
+func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) {
+	s := sess.srv
+	if checkName("name", name) != nil {
+		return nil, CodeBadRequest, "invalid tunnel name"
+	}
+	if port != 0 && !s.cfg.allowed.allows(port) {
+		return nil, CodePortNotAllowed, fmt.Sprintf("port %d is outside the server's allowed ports %s", port, s.cfg.AllowPorts)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess.mu.Lock()
+	closed, n := sess.closed, len(sess.tunnels)
+	sess.mu.Unlock()
+	if closed || s.closed {
+		return nil, 0, ""
+	}
+	if other := s.names[name]; other != nil {
+		if other.sess == sess {
+			return nil, CodeBadRequest, fmt.Sprintf("tunnel %q is already registered in this session", name)
+		}
+		return nil, CodeNameTaken, fmt.Sprintf("tunnel name %q is held by client %q", name, other.sess.clientID)
+	}
+	if n >= MaxTunnels {
+		return nil, CodeTooMany, fmt.Sprintf("at most %d tunnels per client", MaxTunnels)
+	}
+	ln, err := s.listenPublic(port)
+	if err != nil {
+		code := CodeBindFailed
+		if errors.Is(err, syscall.EADDRINUSE) {
+			code = CodePortInUse
+		} else if errors.Is(err, errNoFreePort) {
+			code = CodePortNotAllowed
+		}
+		return nil, code, err.Error()
+	}
+	s.nextTunnel++
+	t := &tunnel{sess: sess, id: s.nextTunnel, name: name, ln: ln}
+	sess.mu.Lock()
+	sess.tunnels[t.id] = t
+	sess.mu.Unlock()
+	s.names[name] = t
+	sess.wg.Add(1) // under s.mu, so session.close (which sets closed under s.mu) waits for it
+	return t, 0, ""
+}
+
+var errNoFreePort = errors.New("no free port among the allowed ports")
+
+// listenPublic binds a public port: the one asked for, or for 0 one the
+// kernel picks, or a free one from the allowed ports.
+func (s *Server) listenPublic(port int) (*net.TCPListener, error) {
+	listen := func(p int) (*net.TCPListener, error) {
+		ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.PublicBind, strconv.Itoa(p)))
+		if err != nil {
+			return nil, err
+		}
+		return ln.(*net.TCPListener), nil
+	}
+	if port != 0 || s.cfg.allowed == nil {
+		return listen(port)
+	}
+	var ports []int
+	for _, r := range s.cfg.allowed {
+		for p := r[0]; p <= r[1] && len(ports) < 65536; p++ {
+			ports = append(ports, p)
+		}
+	}
+	rand.Shuffle(len(ports), func(i, j int) { ports[i], ports[j] = ports[j], ports[i] })
+	for _, p := range ports {
+		if ln, err := listen(p); err == nil {
+			return ln, nil
+		}
+	}
+	return nil, fmt.Errorf("%w %s", errNoFreePort, s.cfg.AllowPorts)
+}
+
+// close ends the session once: the control connection, every public
+// listener and pooled data connection, and every public connection still
+// waiting for one. Relays already running go on.
+func (sess *session) close(why error) {
+	sess.closeOnce.Do(func() {
+		s := sess.srv
+		s.mu.Lock()
+		if s.sessions[sess.clientID] == sess {
+			delete(s.sessions, sess.clientID)
+		}
+		delete(s.byID, sess.id)
+		sess.mu.Lock()
+		sess.closed = true
+		tunnels := make([]*tunnel, 0, len(sess.tunnels))
+		for _, t := range sess.tunnels {
+			tunnels = append(tunnels, t)
+			if s.names[t.name] == t {
+				delete(s.names, t.name)
+			}
+		}
+		sess.mu.Unlock()
+		s.mu.Unlock()
+
+		close(sess.done)
+		sess.conn.Close()
+		for _, t := range tunnels {
+			t.close()
+		}
+		sess.wg.Wait()
+		if why != nil && !errors.Is(why, errReplaced) && !errors.Is(why, ErrServerClosed) {
+			sess.log.Info("client disconnected", "reason", why)
+		}
+	})
+}
+
+// A tunnel is one public listener and the data connections waiting to serve
+// it.
+type tunnel struct {
+	sess *session
+	id   uint32
+	name string
+	ln   *net.TCPListener
+
+	mu      sync.Mutex
+	closed  bool
+	idle    []*pooled // FIFO: the oldest idle data connection is used first
+	waiting []*waiter // public connections waiting for a data connection, FIFO
+}
+
+type waiter struct {
+	pc    *net.TCPConn
+	timer *time.Timer
+}
+
+func (t *tunnel) acceptLoop() {
+	defer t.sess.wg.Done()
+	s := t.sess.srv
+	var delay time.Duration
+	for {
+		pc, err := t.ln.AcceptTCP()
+		if err != nil {
+			t.mu.Lock()
+			closed := t.closed
+			t.mu.Unlock()
+			if closed {
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			t.sess.log.Warn("public accept failed", "tunnel", t.name, "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.count.add(scPublicConns)
+		t.sess.log.Debug("public connection", "tunnel", t.name, "peer", pc.RemoteAddr().String())
+		t.serve(pc)
+	}
+}
+
+// serve pairs a public connection with an idle data connection, or asks the
+// client for a new one and queues the public connection until it arrives or
+// DataTimeout passes.
+func (t *tunnel) serve(pc *net.TCPConn) {
+	s := t.sess.srv
+	for {
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			pc.Close()
+			return
+		}
+		if len(t.idle) == 0 {
+			break
+		}
+		p := t.idle[0]
+		t.idle = t.idle[1:]
+		t.mu.Unlock()
+		if p.claim() {
+			s.count.add(scPoolHits)
+			t.start(pc, p.c)
+			return
+		}
+		// It died while idle; the next one, or a new one.
+	}
+	w := &waiter{pc: pc}
+	w.timer = time.AfterFunc(s.cfg.DataTimeout, func() {
+		if t.dropWaiter(w) {
+			s.count.add(scDataTimeouts)
+			t.sess.log.Warn("no data connection in time; closing public connection", "tunnel", t.name, "peer", pc.RemoteAddr().String(), "waited", s.cfg.DataTimeout)
+			pc.Close()
+		}
+	})
+	t.waiting = append(t.waiting, w)
+	t.mu.Unlock()
+	s.count.add(scPoolMisses)
+	t.sess.send(FrameNeedData, encoder{}.u32(t.id))
+}
+
+func (t *tunnel) dropWaiter(w *waiter) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, x := range t.waiting {
+		if x == w {
+			t.waiting = append(t.waiting[:i], t.waiting[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// addData takes a fresh data connection: it serves the oldest waiting public
+// connection, or joins the idle pool.
+func (t *tunnel) addData(dc *net.TCPConn) {
+	for {
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			dc.Close()
+			return
+		}
+		if len(t.waiting) == 0 {
+			break
+		}
+		w := t.waiting[0]
+		t.waiting = t.waiting[1:]
+		t.mu.Unlock()
+		if w.timer.Stop() {
+			t.start(w.pc, dc)
+			return
+		}
+		// Its timer fired while we took it: it is being closed; try the next.
+	}
+	if len(t.idle) >= MaxPool {
+		t.mu.Unlock()
+		t.sess.srv.count.add(scDataRefused)
+		dc.Write([]byte{DataRefused, 1, CodeOverflow})
+		dc.Close()
+		return
+	}
+	p := newPooled(t, dc)
+	t.idle = append(t.idle, p)
+	t.mu.Unlock()
+}
+
+// start sends "start" with the public peer's address on the data connection
+// and hands both to the engine.
+func (t *tunnel) start(pc, dc *net.TCPConn) {
+	msg := encoder{}.u8(DataStart).str(pc.RemoteAddr().String())
+	dc.SetWriteDeadline(time.Now().Add(t.sess.srv.cfg.HandshakeTimeout))
+	if _, err := dc.Write(msg); err != nil {
+		dc.Close()
+		t.sess.srv.count.add(scDeadPooled)
+		t.serve(pc) // another data connection, or a new one
+		return
+	}
+	dc.SetWriteDeadline(time.Time{})
+	t.sess.srv.relay(t, pc, dc)
+}
+
+func (t *tunnel) close() {
+	t.mu.Lock()
+	t.closed = true
+	idle, waiting := t.idle, t.waiting
+	t.idle, t.waiting = nil, nil
+	t.mu.Unlock()
+	t.ln.Close()
+	for _, p := range idle {
+		p.c.Close() // its watcher sees the error and ends
+		<-p.exited
+	}
+	for _, w := range waiting {
+		if w.timer.Stop() {
+			w.pc.Close()
+		}
+	}
+}
+
+// removeIdle takes p out of the idle pool and reports whether it was there
+// (not when the tunnel closed it).
+func (t *tunnel) removeIdle(p *pooled) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, x := range t.idle {
+		if x == p {
+			t.idle = append(t.idle[:i], t.idle[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// A pooled data connection is watched while idle: the client never sends on
+// it before "start", so any read result (EOF, reset, a byte) means it is dead
+// or broken and it leaves the pool at once. TCP keepalive turns a silently
+// vanished peer into such an error.
+type pooled struct {
+	t      *tunnel
+	c      *net.TCPConn
+	exited chan struct{}
+
+	mu      sync.Mutex
+	claimed bool // set by claim; the watcher's timeout is then ours
+	dead    bool
+}
+
+func newPooled(t *tunnel, c *net.TCPConn) *pooled {
+	p := &pooled{t: t, c: c, exited: make(chan struct{})}
+	go p.watch()
+	return p
+}
+
+func (p *pooled) watch() {
+	defer close(p.exited)
+	var b [1]byte
+	_, err := p.c.Read(b[:])
+	p.mu.Lock()
+	claimed := p.claimed
+	var ne net.Error
+	p.dead = !(claimed && errors.As(err, &ne) && ne.Timeout())
+	p.mu.Unlock()
+	if !claimed {
+		if p.t.removeIdle(p) {
+			p.t.sess.srv.count.add(scDeadPooled)
+			p.t.sess.log.Debug("pooled data connection died while idle", "tunnel", p.t.name, "err", err)
+		}
+		p.c.Close()
+	}
+}
+
+// claim stops the watcher and reports whether the connection is still good.
+// A dead one is closed.
+func (p *pooled) claim() bool {
+	p.mu.Lock()
+	if p.dead {
+		p.mu.Unlock()
+		return false
+	}
+	p.claimed = true
+	p.mu.Unlock()
+	p.c.SetReadDeadline(time.Unix(1, 0)) // wakes the watcher's Read
+	<-p.exited
+	p.c.SetReadDeadline(time.Time{})
+	if p.dead || !probeIdle(p.c) {
+		p.t.sess.srv.count.add(scDeadPooled)
+		p.c.Close()
+		return false
+	}
+	return true
+}

@@ -87,8 +87,7 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		}
 		if errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrBadVersion) {
-			c.log.Error("giving up", "err", err)
-			return err
+			return err // the caller reports it
 		}
 		if authed {
 			b.reset()
@@ -347,7 +346,7 @@ func (s *csession) readLoop() error {
 			}
 			t.retry.reset()
 			c.count.add(ccTunnelsReady)
-			c.log.Info("tunnel ready", "tunnel", name, "public_addr", addr, "local", t.cfg.Local)
+			c.log.Info("tunnel "+name+" ready at "+addr, "tunnel", name, "public_addr", addr, "local", t.cfg.Local)
 			c.setReady(name, addr)
 			for range c.cfg.Pool {
 				s.dialData(t, true)

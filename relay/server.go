@@ -27,7 +27,9 @@ const (
 	scPoolMisses
 	scDataConns
 	scDataRefused
-	scDeadPooled
+	scPooled
+	scPoolClosedIdle
+	scPoolDeadAtClaim
 	scDataTimeouts
 	scLocalDialFailures
 	scRelaysDone
@@ -37,7 +39,7 @@ const (
 var serverCounterNames = []string{
 	"sessions", "auth_failures", "sessions_replaced", "tunnels_registered",
 	"tunnels_refused", "public_conns", "pool_hits", "pool_misses", "data_conns",
-	"data_refused", "dead_pooled", "data_timeouts", "local_dial_failures",
+	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "local_dial_failures",
 	"relays_done", "protocol_errors",
 }
 
@@ -735,6 +737,7 @@ func (t *tunnel) addData(dc *net.TCPConn) {
 	p := newPooled(t, dc)
 	t.idle = append(t.idle, p)
 	t.mu.Unlock()
+	t.sess.srv.count.add(scPooled)
 }
 
 // start sends "start" with the public peer's address on the data connection
@@ -744,7 +747,7 @@ func (t *tunnel) start(pc, dc *net.TCPConn) {
 	dc.SetWriteDeadline(time.Now().Add(t.sess.srv.cfg.HandshakeTimeout))
 	if _, err := dc.Write(msg); err != nil {
 		dc.Close()
-		t.sess.srv.count.add(scDeadPooled)
+		t.sess.srv.count.add(scPoolDeadAtClaim)
 		t.serve(pc) // another data connection, or a new one
 		return
 	}
@@ -815,7 +818,7 @@ func (p *pooled) watch() {
 	p.mu.Unlock()
 	if !claimed {
 		if p.t.removeIdle(p) {
-			p.t.sess.srv.count.add(scDeadPooled)
+			p.t.sess.srv.count.add(scPoolClosedIdle)
 			p.t.sess.log.Debug("pooled data connection died while idle", "tunnel", p.t.name, "err", err)
 		}
 		p.c.Close()
@@ -836,7 +839,7 @@ func (p *pooled) claim() bool {
 	<-p.exited
 	p.c.SetReadDeadline(time.Time{})
 	if p.dead || !probeIdle(p.c) {
-		p.t.sess.srv.count.add(scDeadPooled)
+		p.t.sess.srv.count.add(scPoolDeadAtClaim)
 		p.c.Close()
 		return false
 	}

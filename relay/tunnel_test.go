@@ -35,6 +35,9 @@ func TestTunnelTransfer(t *testing.T) {
 				srv := startServer(t, engine, nil)
 				cl := startClient(t, srv.Addr().String(), engine, web(echoServer(t), 0), func(c *relay.ClientConfig) { c.Pool = pool })
 				addr := waitTunnel(t, cl, "web")
+				// Registration and the pool fill race; the first connection
+				// must be a pool hit once the pool is full.
+				waitFor(t, "a full pool", func() bool { return srv.Counters()["pooled"] >= uint64(pool) })
 				for _, n := range []int{0, 1, 64 << 10, 16 << 20} {
 					if err := echoRoundTrip(addr, n); err != nil {
 						t.Fatalf("%d bytes: %v", n, err)

@@ -1,0 +1,34 @@
+// Command ferry is a reverse TCP tunnel: a client on a private network dials
+// out to a public ferry server, which opens a public port per tunnel and
+// relays every connection to that port back through the tunnel to a local
+// service. It is also a testbed for relay engines: every subcommand that
+// relays takes --engine, and `ferry engines` lists the ones built in.
+//
+// Usage:
+//
+//	ferry server  --listen 0.0.0.0:7000 --token SECRET [flags]
+//	ferry client  --server tunnel.example.com:7000 --token SECRET --tunnel web=127.0.0.1:8080:6000 [flags]
+//	ferry forward --listen 127.0.0.1:9000 --to 127.0.0.1:8080 [flags]
+//	ferry engines
+//	ferry version
+//
+// For example, to expose a web server on a private machine as port 6000 of
+// tunnel.example.com:
+//
+//	tunnel.example.com$ ferry server --token SECRET --allow-ports 6000-6100
+//	laptop$ ferry client --server tunnel.example.com:7000 --token SECRET --tunnel web=127.0.0.1:8080:6000
+//
+// server and client also read a TOML file with -c FILE: the file's keys
+// override the defaults and flags given on the command line override the
+// file. docs/config.md lists every flag and key, and docs/examples holds a
+// commented file for each.
+//
+// Logs go to stderr, as text or JSON (--log-format), at --log-level and above.
+// On SIGINT or SIGTERM, server, client and forward stop accepting and let
+// live connections finish for a while (server: shutdown_timeout); a second
+// signal exits at once.
+//
+// Exit status: 0 after a clean shutdown, 1 when ferry ran and failed (the
+// token was refused, the listen address is in use), 2 for a bad command line
+// or config, in which case nothing was started.
+package main

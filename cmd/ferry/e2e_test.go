@@ -1,0 +1,229 @@
+package main
+
+import (
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferry-tunnel/ferry/relay"
+)
+
+// echoBackend is the local service tunnels expose in these tests: it echoes
+// each connection until EOF, then closes its write side.
+func echoBackend(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// startServer runs `ferry server` on a port the kernel picks and returns it
+// with the address it listens on.
+func startServer(t *testing.T, args ...string) (*proc, string) {
+	t.Helper()
+	p := startFerry(t, "server", append([]string{"server", "--listen", "127.0.0.1:0"}, args...)...)
+	line := p.waitLog("that it is listening", msgIs("ferry server listening"))
+	addr, _ := line["addr"].(string)
+	if addr == "" {
+		t.Fatalf("listening line has no addr: %v", line)
+	}
+	return p, addr
+}
+
+// roundTrip sends msg through addr, half-closes, and returns all it reads.
+func roundTrip(t *testing.T, addr, msg string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, generous)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(generous))
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read through the tunnel: %v (got %q)", err, got)
+	}
+	return string(got)
+}
+
+func TestTunnelEndToEnd(t *testing.T) {
+	for _, engine := range relay.Engines() {
+		t.Run("engine="+engine, func(t *testing.T) {
+			backend := echoBackend(t)
+			srv, srvAddr := startServer(t, "--token", "s3cret", "--engine", engine)
+			cl := startFerry(t, "client", "client", "--server", srvAddr, "--token", "s3cret",
+				"--id", "e2e-"+engine, "--engine", engine, "--tunnel", "echo="+backend+":0")
+			line := cl.waitLog("the tunnel's public address", func(m map[string]any) bool {
+				addr, _ := m["public_addr"].(string)
+				return addr != "" && m["msg"] == "tunnel echo ready at "+addr
+			})
+			public := line["public_addr"].(string)
+
+			// More connections than the pool holds, so some wait for a dial.
+			for i := range relay.DefaultPool + 2 {
+				msg := strings.Repeat("ferry "+engine+" ", 1000*(i+1))
+				if got := roundTrip(t, public, msg); got != msg {
+					t.Fatalf("connection %d: echoed %d bytes, want %d", i, len(got), len(msg))
+				}
+			}
+
+			// A signal is a clean shutdown: exit 0, counters logged.
+			cl.signal(syscall.SIGTERM)
+			if code := cl.wait(); code != 0 {
+				t.Errorf("client exited %d after SIGTERM, want 0", code)
+			}
+			srv.signal(syscall.SIGINT)
+			if code := srv.wait(); code != 0 {
+				t.Errorf("server exited %d after SIGINT, want 0", code)
+			}
+			stopped := srv.waitLog("its counters", msgIs("server stopped"))
+			counters, _ := stopped["counters"].(map[string]any)
+			if n, _ := counters["relays_done"].(float64); n < float64(relay.DefaultPool+2) {
+				t.Errorf("server counted %v relays done, want at least %d: %v", counters["relays_done"], relay.DefaultPool+2, counters)
+			}
+		})
+	}
+}
+
+func TestForward(t *testing.T) {
+	for _, engine := range relay.Engines() {
+		t.Run("engine="+engine, func(t *testing.T) {
+			fwd := startFerry(t, "forward", "forward", "--listen", "127.0.0.1:0", "--to", echoBackend(t), "--engine", engine)
+			line := fwd.waitLog("that it is listening", msgIs("ferry forward listening"))
+			addr, _ := line["addr"].(string)
+			msg := strings.Repeat("forward ", 10000)
+			if got := roundTrip(t, addr, msg); got != msg {
+				t.Fatalf("echoed %d bytes, want %d", len(got), len(msg))
+			}
+			fwd.signal(syscall.SIGTERM)
+			if code := fwd.wait(); code != 0 {
+				t.Errorf("forward exited %d after SIGTERM, want 0", code)
+			}
+		})
+	}
+}
+
+func TestWrongTokenExits1(t *testing.T) {
+	_, srvAddr := startServer(t, "--token", "right")
+	cl := startFerry(t, "client", "client", "--server", srvAddr, "--token", "wrong",
+		"--id", "e2e-auth", "--tunnel", "echo="+echoBackend(t)+":0")
+	if code := cl.wait(); code != exitFatal {
+		t.Fatalf("client with a wrong token exited %d, want %d", code, exitFatal)
+	}
+	cl.waitLog("why it gave up", msgIs("the server refused the token; check --token"))
+}
+
+func TestListenInUseExits1(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := startFerry(t, "server", "server", "--listen", ln.Addr().String(), "--token", "t")
+	if code := srv.wait(); code != exitFatal {
+		t.Fatalf("server on a busy port exited %d, want %d", code, exitFatal)
+	}
+	srv.waitLog("why it did not start", msgIs("cannot start server"))
+}
+
+func TestEngines(t *testing.T) {
+	code, out, _ := runFerry(t, "engines")
+	if code != 0 {
+		t.Fatalf("ferry engines exited %d", code)
+	}
+	listed := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		listed[strings.Fields(line)[0]] = true
+	}
+	for _, want := range []string{"gocopy", "gocopybuf"} {
+		if !listed[want] {
+			t.Errorf("ferry engines does not list %s:\n%s", want, out)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runFerry(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "ferry ") {
+		t.Fatalf("ferry version exited %d with %q", code, out)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		wantUsage bool
+	}{
+		{name: "no command", args: nil, wantUsage: true},
+		{name: "unknown command", args: []string{"ferryboat"}, wantUsage: true},
+		{name: "bad flag", args: []string{"server", "--no-such-flag"}, wantUsage: true},
+		{name: "bad tunnel", args: []string{"client", "--tunnel", "web"}, wantUsage: true},
+		{name: "bad log level", args: []string{"forward", "--log-level", "loud"}, wantUsage: true},
+		{name: "stray argument", args: []string{"engines", "extra"}, wantUsage: true},
+		{name: "missing token", args: []string{"server", "--listen", "127.0.0.1:0"}},
+		{name: "unknown engine", args: []string{"forward", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:1", "--engine", "rowboat"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runFerry(t, tc.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+			}
+			if hasUsage := strings.Contains(stderr, "Usage:"); hasUsage != tc.wantUsage {
+				t.Errorf("usage printed: %v, want %v; stderr:\n%s", hasUsage, tc.wantUsage, stderr)
+			}
+		})
+	}
+}
+
+func TestUnknownConfigKeyExits2(t *testing.T) {
+	for _, tc := range []struct {
+		name, cmd, toml, key string
+	}{
+		{name: "server", cmd: "server", toml: "token = \"t\"\nlisten_addr = \"127.0.0.1:0\"\n", key: "listen_addr"},
+		{name: "client tunnel", cmd: "client", key: "tunnels.public",
+			toml: "server = \"127.0.0.1:1\"\ntoken = \"t\"\n[[tunnels]]\nname = \"web\"\nlocal = \"127.0.0.1:2\"\npublic = 6000\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ferry.toml")
+			if err := os.WriteFile(path, []byte(tc.toml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, stderr := runFerry(t, tc.cmd, "-c", path)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			if !strings.Contains(stderr, tc.key) || strings.Contains(stderr, "Usage:") {
+				t.Errorf("want one line naming %q and no usage, got:\n%s", tc.key, stderr)
+			}
+			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+				t.Errorf("want one line, got %d:\n%s", n+1, stderr)
+			}
+		})
+	}
+}

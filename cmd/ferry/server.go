@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+
+	"github.com/ferry-tunnel/ferry/relay"
+)
+
+// serverFlags defines the server's flags on a new FlagSet, bound to cfg, so
+// that defining them sets cfg to the defaults and parsing sets only the flags
+// given.
+func serverFlags(cfg *relay.ServerConfig, file *string, lf *logFlags, stderr io.Writer) *flag.FlagSet {
+	fs := newFlagSet("server", "--token SECRET [--listen ADDR] [flags]", stderr)
+	fs.StringVar(file, "c", "", "read settings from TOML `file` (keys in docs/config.md); flags given override it")
+	fs.StringVar(&cfg.Listen, "listen", relay.DefaultListen, "`address` clients connect to, for control and data connections")
+	fs.StringVar(&cfg.Token, "token", "", "shared `secret` clients must know (required; -c keeps it out of ps)")
+	fs.StringVar(&cfg.Engine, "engine", relay.DefaultEngine, "relay `engine` for public connections (see 'ferry engines')")
+	fs.StringVar(&cfg.PublicBind, "public-bind", "", "`host` public ports bind to (default --listen's host)")
+	fs.StringVar(&cfg.AllowPorts, "allow-ports", "", "public `ports` clients may ask for, e.g. 6000-6100,8080 (default any)")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", relay.DefaultHeartbeatInterval, "how often to send each client a heartbeat")
+	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", relay.DefaultHeartbeatTimeout, "drop a client silent for this long")
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", relay.DefaultHandshakeTimeout, "bound on each read before a connection is authenticated")
+	fs.DurationVar(&cfg.DataTimeout, "data-timeout", relay.DefaultDataTimeout, "how long a public connection waits for a data connection")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close a relayed connection idle this long (default never)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", relay.DefaultShutdownTimeout, "on SIGINT/SIGTERM, let live connections finish this long")
+	lf.register(fs)
+	return fs
+}
+
+// parseServer builds the server's config from args: the defaults, then the
+// -c file if any, then the flags given; then it validates.
+func parseServer(args []string, stderr io.Writer) (relay.ServerConfig, error) {
+	var (
+		cfg  relay.ServerConfig
+		file string
+		lf   logFlags
+	)
+	if err := parseFlags(serverFlags(&cfg, &file, &lf, stderr), args); err != nil {
+		return cfg, err
+	}
+	if file != "" {
+		// Defining the flags again resets cfg to the defaults, the file
+		// overrides those, and parsing again applies only the flags that
+		// appear in args, which already parsed once without error.
+		path := file // defining the flags resets file too
+		cfg = relay.ServerConfig{}
+		fs := serverFlags(&cfg, &file, &lf, io.Discard)
+		if err := relay.LoadTOML(path, &cfg); err != nil {
+			return cfg, err
+		}
+		if err := fs.Parse(args); err != nil {
+			return cfg, err
+		}
+	}
+	cfg.Logger = lf.logger(stderr)
+	return cfg, cfg.Validate()
+}
+
+func runServer(args []string, _, stderr io.Writer) int {
+	cfg, err := parseServer(args, stderr)
+	if err != nil {
+		return startError("server", err, stderr)
+	}
+	log := cfg.Logger
+	srv, err := relay.NewServer(cfg)
+	if err != nil {
+		if isConfigError(err) {
+			return startError("server", err, stderr)
+		}
+		log.Error("cannot start server", "err", err)
+		return exitFatal
+	}
+	sigs, stop := notifySignals()
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+
+	select {
+	case err := <-served:
+		// Serve only returns after Shutdown or Close; nothing else calls
+		// them, so this is a bug worth saying out loud.
+		log.Error("server stopped unexpectedly", "err", err)
+		srv.Close()
+		return exitFatal
+	case sig := <-sigs:
+		log.Info("shutting down; a second signal exits at once", "signal", sig.String(), "timeout", cfg.ShutdownTimeout)
+		exitOnSecondSignal(sigs, log)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	<-served
+	log.Info("server stopped", "counters", srv.Counters())
+	return exitOK
+}

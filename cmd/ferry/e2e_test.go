@@ -227,3 +227,46 @@ func TestUnknownConfigKeyExits2(t *testing.T) {
 		})
 	}
 }
+
+// TestKilledClientRestarts: a client killed with SIGKILL frees its public
+// port, and a new client process with the same id gets the same port back.
+func TestKilledClientRestarts(t *testing.T) {
+	backend := echoBackend(t)
+	_, srvAddr := startServer(t, "--token", "s3cret")
+	client := func() (*proc, string) {
+		cl := startFerry(t, "client", "client", "--server", srvAddr, "--token", "s3cret",
+			"--id", "phoenix", "--tunnel", "echo="+backend+":0")
+		line := cl.waitLog("the tunnel's public address", func(m map[string]any) bool {
+			addr, _ := m["public_addr"].(string)
+			return addr != "" && m["msg"] == "tunnel echo ready at "+addr
+		})
+		return cl, line["public_addr"].(string)
+	}
+	first, public := client()
+	if got := roundTrip(t, public, "before"); got != "before" {
+		t.Fatalf("echoed %q", got)
+	}
+	first.signal(syscall.SIGKILL)
+	first.wait()
+	deadline := time.Now().Add(generous)
+	for {
+		c, err := net.Dial("tcp", public)
+		if err != nil {
+			break // the server noticed and closed the public port
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("public port still open after its client was killed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// The restarted client asks for the freed port by number and gets it.
+	_, port, _ := net.SplitHostPort(public)
+	cl := startFerry(t, "client", "client", "--server", srvAddr, "--token", "s3cret",
+		"--id", "phoenix", "--tunnel", "echo="+backend+":"+port)
+	cl.waitLog("the same public address", msgIs("tunnel echo ready at "+public))
+	if got := roundTrip(t, public, "after"); got != "after" {
+		t.Fatalf("echoed %q", got)
+	}
+}

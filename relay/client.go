@@ -90,11 +90,19 @@ func (c *Client) Run(ctx context.Context) error {
 			return err // the caller reports it
 		}
 		if authed {
-			b.reset()
 			c.count.add(ccDisconnects)
+			// Two clients with one id replace each other forever; keep
+			// backing off so they do it slowly, and say why.
+			if !errors.Is(err, errReplaced) {
+				b.reset()
+			}
 		}
 		d := b.next()
-		c.log.Warn("no session with the server; reconnecting", "err", err, "in", d.Round(time.Millisecond))
+		if errors.Is(err, errReplaced) {
+			c.log.Error("another client with this id took over the session; is the id unique?", "id", c.cfg.ID, "reconnect_in", d.Round(time.Millisecond))
+		} else {
+			c.log.Warn("no session with the server; reconnecting", "err", err, "in", d.Round(time.Millisecond))
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -170,10 +178,11 @@ type csession struct {
 
 	wmu sync.Mutex
 
-	mu      sync.Mutex
-	tunnels map[string]*ctunnel
-	byID    map[uint32]*ctunnel
-	waiting map[*net.TCPConn]struct{} // data connections waiting for "start"
+	mu       sync.Mutex
+	tunnels  map[string]*ctunnel
+	byID     map[uint32]*ctunnel
+	waiting  map[*net.TCPConn]struct{} // data connections waiting for "start"
+	onDemand int                       // dials for NeedData in flight, at most MaxWaiting
 }
 
 type ctunnel struct {
@@ -282,6 +291,8 @@ func checkServerError(typ byte, p []byte) error {
 		return fmt.Errorf("%w: server says: %s", ErrAuthFailed, msg)
 	case CodeBadVersion:
 		return fmt.Errorf("%w: server says: %s", ErrBadVersion, msg)
+	case CodeReplaced:
+		return fmt.Errorf("%w: server says: %s", errReplaced, msg)
 	}
 	return fmt.Errorf("relay: server closed the session: %s: %s", codeText(code), msg)
 }
@@ -364,8 +375,15 @@ func (s *csession) readLoop() error {
 			}
 			s.mu.Lock()
 			t := s.byID[id]
+			busy := s.onDemand >= MaxWaiting
+			if t != nil && !busy {
+				s.onDemand++
+			}
 			s.mu.Unlock()
-			if t != nil {
+			switch {
+			case busy:
+				c.log.Warn("too many data connections in flight; ignoring a request", "limit", MaxWaiting)
+			case t != nil:
 				s.dialData(t, false)
 			}
 		case FrameError:
@@ -420,6 +438,13 @@ func (s *csession) dialData(t *ctunnel, pooled bool) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		if !pooled {
+			defer func() {
+				s.mu.Lock()
+				s.onDemand--
+				s.mu.Unlock()
+			}()
+		}
 		for s.ctx.Err() == nil {
 			began := time.Now()
 			dc, again := s.waitStart(t, pooled)

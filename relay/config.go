@@ -128,6 +128,10 @@ const (
 	MaxNameLen = 64 // tunnel names and client ids, in bytes
 	MaxTunnels = 64 // tunnels per client
 	MaxPool    = 64 // idle data connections per tunnel
+	// MaxWaiting bounds the public connections per tunnel waiting for a
+	// data connection, and the client's concurrent dials asked for by
+	// NeedData; past it a public connection is reset at once.
+	MaxWaiting = 1024
 )
 
 func configErr(key, format string, args ...any) error {

@@ -2,8 +2,10 @@ package relay
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -77,11 +79,15 @@ func (r *rawClient) expectFrame(typ byte) []byte {
 	}
 }
 
-func newTestServer(t *testing.T) *Server {
+func newTestServer(t *testing.T, mods ...func(*ServerConfig)) *Server {
 	t.Helper()
 	// The default engine is registered in this test binary by the external
 	// tests' import of variants/all.
-	srv, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", Token: "t"})
+	cfg := ServerConfig{Listen: "127.0.0.1:0", Token: "t"}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	srv, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,5 +196,26 @@ func TestHeaderAndPayloadInOneWrite(t *testing.T) {
 	got := make([]byte, len(payload))
 	if _, err := io.ReadFull(pub, got); err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("public side read %q, %v", got, err)
+	}
+}
+
+// TestDataTimeout: a public connection that no data connection serves in
+// time is reset, not left hanging or closed as if complete, and counted.
+func TestDataTimeout(t *testing.T) {
+	srv := newTestServer(t, func(c *ServerConfig) { c.DataTimeout = 50 * time.Millisecond })
+	rc := dialRaw(t, srv, "raw")
+	_, addr := rc.register("web")
+	pub, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	rc.expectFrame(FrameNeedData) // and never answer it
+	pub.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := pub.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("public read: %v, want a reset", err)
+	}
+	if n := srv.Counters()["data_timeouts"]; n != 1 {
+		t.Errorf("data_timeouts = %d, want 1", n)
 	}
 }

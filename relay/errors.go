@@ -8,7 +8,6 @@ var (
 	ErrEngineClosed         = errors.New("relay: engine closed")
 	ErrIdleTimeout    error = &timeoutError{"relay: idle timeout"}
 	ErrServerClosed         = errors.New("relay: server closed")
-	ErrClientClosed         = errors.New("relay: client closed")
 	ErrBadMagic             = errors.New("relay: not a ferry connection (bad magic)")
 	ErrBadVersion           = errors.New("relay: unsupported protocol version")
 	ErrBadKind              = errors.New("relay: unknown connection kind")
@@ -16,11 +15,14 @@ var (
 	ErrUnknownFrame         = errors.New("relay: unknown frame type")
 	ErrMalformedFrame       = errors.New("relay: malformed frame")
 	ErrAuthFailed           = errors.New("relay: authentication failed")
-	ErrDataRefused          = errors.New("relay: data connection refused")
 	ErrPeerTimeout    error = &timeoutError{"relay: peer missed heartbeats"}
-	ErrTunnelRefused        = errors.New("relay: tunnel refused")
 	ErrConfig               = errors.New("relay: invalid config")
 )
+
+// errReplaced ends a session that a newer one with the same client id took
+// over: on the server, the old session's; on the client, when the server
+// says so.
+var errReplaced = errors.New("relay: replaced by a newer session with the same client id")
 
 // timeoutError is an error that satisfies net.Error with Timeout() true, so
 // callers that handle network timeouts handle these too.

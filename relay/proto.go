@@ -73,7 +73,7 @@ const (
 // unknown.
 var maxPayload = map[byte]int{
 	FrameChallenge:  nonceLen,
-	FrameAuth:       2*nonceLen + 1 + MaxNameLen,
+	FrameAuth:       nonceLen + macLen + 1 + MaxNameLen,
 	FrameAuthOK:     16 + macLen,
 	FrameError:      2 + 255,
 	FrameRegister:   3 + MaxNameLen,

@@ -56,13 +56,36 @@ func TestWireConstants(t *testing.T) {
 		{"CodeNoTunnel", int(CodeNoTunnel), 23},
 		{"CodeOverflow", int(CodeOverflow), 24},
 		{"MaxNameLen", MaxNameLen, 64},
+		{"MaxTunnels", MaxTunnels, 64},
+		{"MaxPool", MaxPool, 64},
+		{"MaxWaiting", MaxWaiting, 1024},
+		{"replayWindowSize", replayWindowSize, 4096},
+		{"max Challenge", maxPayload[FrameChallenge], 32},
+		{"max Auth", maxPayload[FrameAuth], 129},
+		{"max AuthOK", maxPayload[FrameAuthOK], 48},
+		{"max Error", maxPayload[FrameError], 257},
+		{"max Register", maxPayload[FrameRegister], 67},
+		{"max Registered", maxPayload[FrameRegistered], 325},
+		{"max Refused", maxPayload[FrameRefused], 322},
+		{"max NeedData", maxPayload[FrameNeedData], 4},
+		{"max DialFailed", maxPayload[FrameDialFailed], 260},
+		{"max Heartbeat", maxPayload[FrameHeartbeat], 0},
+		{"frame types", len(maxPayload), 10},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %#x, want %#x", c.name, c.got, c.want)
 		}
 	}
-	if Magic != "FRY\x00" {
-		t.Errorf("Magic = %q", Magic)
+	for got, want := range map[string]string{
+		Magic:        "FRY\x00",
+		labelClient:  "ferry v1 client auth",
+		labelServer:  "ferry v1 server auth",
+		labelSession: "ferry v1 session key",
+		labelData:    "ferry v1 data header",
+	} {
+		if got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
 	}
 }
 
@@ -95,7 +118,8 @@ func TestGoldenBytes(t *testing.T) {
 		{"start", encoder{}.u8(DataStart).str("9.9.9.9:1"), "30" + "09" + hex.EncodeToString([]byte("9.9.9.9:1"))},
 		{"data header", dataHeader{session: sid, tunnel: 2, seq: 3}.marshal(key),
 			"46525900" + "01" + "02" + "000102030405060708090a0b0c0d0e0f" + "00000002" + "0000000000000003" +
-				hex.EncodeToString(mac(key, labelData, dataHeader{session: sid, tunnel: 2, seq: 3}.body()))},
+				// HMAC-SHA256("k", "ferry v1 data header" || 001c || body), by Python's hmac.
+				"c3a2e182ef4713a625f0a7dc5ba371b1100fd3cb169f6617ac4fa7eb132ab2bd"},
 		// The MAC construction itself: HMAC-SHA256(key, label || len16 || part ...),
 		// cross-checked with Python's hmac module.
 		{"mac", mac([]byte("token"), labelClient, []byte{1}, []byte("id")),

@@ -31,6 +31,7 @@ const (
 	scPoolClosedIdle
 	scPoolDeadAtClaim
 	scDataTimeouts
+	scQueueFull
 	scLocalDialFailures
 	scRelaysDone
 	scProtocolErrors
@@ -39,7 +40,7 @@ const (
 var serverCounterNames = []string{
 	"sessions", "auth_failures", "sessions_replaced", "tunnels_registered",
 	"tunnels_refused", "public_conns", "pool_hits", "pool_misses", "data_conns",
-	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "local_dial_failures",
+	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "queue_full", "local_dial_failures",
 	"relays_done", "protocol_errors",
 }
 
@@ -185,8 +186,7 @@ func (s *Server) handleControl(c *net.TCPConn, log *slog.Logger) {
 	defer sess.close(nil)
 	setKeepAlive(c)
 	c.SetDeadline(time.Time{})
-	sess.wg.Add(1)
-	go sess.heartbeat(s.cfg.HeartbeatInterval)
+	go sess.heartbeat(s.cfg.HeartbeatInterval) // counted in sess.wg by authenticate
 	err = sess.readLoop(s.cfg.HeartbeatTimeout)
 	sess.close(err)
 }
@@ -215,7 +215,13 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 		writeFrame(c, FrameError, encoder{}.u8(CodeProtocol).str(err.Error()))
 		return nil, err
 	}
-	if !hmac.Equal(clientMAC(s.cfg.Token, serverNonce, clientNonce, id), sum) || checkName("id", id) != nil {
+	if err := checkName("id", id); err != nil {
+		s.count.add(scProtocolErrors)
+		log.Warn("closing control connection: invalid client id", "err", err)
+		writeFrame(c, FrameError, encoder{}.u8(CodeProtocol).str("invalid client id: "+err.Error()))
+		return nil, err
+	}
+	if !hmac.Equal(clientMAC(s.cfg.Token, serverNonce, clientNonce, id), sum) {
 		s.count.add(scAuthFailures)
 		log.Warn("authentication failed", "client_id", id)
 		writeFrame(c, FrameError, encoder{}.u8(CodeAuthFailed).str("authentication failed: the token does not match the server's"))
@@ -241,6 +247,7 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 	old := s.sessions[id]
 	s.sessions[id] = sess
 	s.byID[sess.id] = sess
+	sess.wg.Add(1) // the heartbeat; under s.mu, before stop can see the session and wait
 	s.mu.Unlock()
 	if old != nil {
 		// Synchronously, so its public ports are free before the new
@@ -258,8 +265,6 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 	sess.log.Info("client connected")
 	return sess, nil
 }
-
-var errReplaced = errors.New("replaced by a newer session")
 
 // handleData checks a data connection's header and gives the connection to
 // its tunnel. The header is read with exact-length reads straight from the
@@ -531,7 +536,7 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 		if errors.Is(err, syscall.EADDRINUSE) {
 			code = CodePortInUse
 		} else if errors.Is(err, errNoFreePort) {
-			code = CodePortNotAllowed
+			code = CodePortInUse
 		}
 		return nil, code, err.Error()
 	}
@@ -650,20 +655,28 @@ func (t *tunnel) acceptLoop() {
 		delay = 0
 		s.count.add(scPublicConns)
 		t.sess.log.Debug("public connection", "tunnel", t.name, "peer", pc.RemoteAddr().String())
-		t.serve(pc)
+		// Serving may write to the control connection; never let a slow
+		// one stall accepting.
+		t.sess.wg.Add(1)
+		go func() {
+			defer t.sess.wg.Done()
+			t.serve(pc)
+		}()
 	}
 }
 
 // serve pairs a public connection with an idle data connection, or asks the
 // client for a new one and queues the public connection until it arrives or
-// DataTimeout passes.
+// DataTimeout passes. A public connection that cannot be served is reset,
+// never closed cleanly, so its client cannot take silence for an answer.
+// Whoever takes a waiter out of t.waiting under t.mu owns its connection.
 func (t *tunnel) serve(pc *net.TCPConn) {
 	s := t.sess.srv
 	for {
 		t.mu.Lock()
 		if t.closed {
 			t.mu.Unlock()
-			pc.Close()
+			abort(pc)
 			return
 		}
 		if len(t.idle) == 0 {
@@ -679,12 +692,19 @@ func (t *tunnel) serve(pc *net.TCPConn) {
 		}
 		// It died while idle; the next one, or a new one.
 	}
+	if len(t.waiting) >= MaxWaiting {
+		t.mu.Unlock()
+		s.count.add(scQueueFull)
+		t.sess.log.Warn("too many public connections waiting for data connections; resetting one", "tunnel", t.name, "waiting", MaxWaiting)
+		abort(pc)
+		return
+	}
 	w := &waiter{pc: pc}
 	w.timer = time.AfterFunc(s.cfg.DataTimeout, func() {
 		if t.dropWaiter(w) {
 			s.count.add(scDataTimeouts)
-			t.sess.log.Warn("no data connection in time; closing public connection", "tunnel", t.name, "peer", pc.RemoteAddr().String(), "waited", s.cfg.DataTimeout)
-			pc.Close()
+			t.sess.log.Warn("no data connection in time; resetting public connection", "tunnel", t.name, "peer", pc.RemoteAddr().String(), "waited", s.cfg.DataTimeout)
+			abort(pc)
 		}
 	})
 	t.waiting = append(t.waiting, w)
@@ -708,24 +728,20 @@ func (t *tunnel) dropWaiter(w *waiter) bool {
 // addData takes a fresh data connection: it serves the oldest waiting public
 // connection, or joins the idle pool.
 func (t *tunnel) addData(dc *net.TCPConn) {
-	for {
-		t.mu.Lock()
-		if t.closed {
-			t.mu.Unlock()
-			dc.Close()
-			return
-		}
-		if len(t.waiting) == 0 {
-			break
-		}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		dc.Close()
+		return
+	}
+	if len(t.waiting) > 0 {
 		w := t.waiting[0]
 		t.waiting = t.waiting[1:]
 		t.mu.Unlock()
-		if w.timer.Stop() {
-			t.start(w.pc, dc)
-			return
-		}
-		// Its timer fired while we took it: it is being closed; try the next.
+		// Ours now: a timer that fires anyway finds nothing to drop.
+		w.timer.Stop()
+		t.start(w.pc, dc)
+		return
 	}
 	if len(t.idle) >= MaxPool {
 		t.mu.Unlock()
@@ -767,9 +783,8 @@ func (t *tunnel) close() {
 		<-p.exited
 	}
 	for _, w := range waiting {
-		if w.timer.Stop() {
-			w.pc.Close()
-		}
+		w.timer.Stop()
+		abort(w.pc)
 	}
 }
 

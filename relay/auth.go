@@ -101,7 +101,9 @@ type replayWindow struct {
 	seen map[uint64]struct{}
 }
 
-const replayWindowSize = 4096
+// replayWindowSize exceeds the most data connections one session can have in
+// flight: MaxTunnels*MaxPool pooled plus MaxWaiting asked for.
+const replayWindowSize = 8192
 
 func (w *replayWindow) accept(seq uint64) bool {
 	if seq == 0 || (w.max > replayWindowSize && seq <= w.max-replayWindowSize) {

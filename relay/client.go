@@ -297,11 +297,17 @@ func checkServerError(typ byte, p []byte) error {
 	return fmt.Errorf("relay: server closed the session: %s: %s", codeText(code), msg)
 }
 
+// A failed write may have left half a frame on the wire, so it ends the
+// session: the read loop sees the closed connection.
 func (s *csession) send(typ byte, payload []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.conn.SetWriteDeadline(time.Now().Add(s.c.cfg.HeartbeatTimeout))
-	return writeFrame(s.conn, typ, payload)
+	err := writeFrame(s.conn, typ, payload)
+	if err != nil {
+		s.conn.Close()
+	}
+	return err
 }
 
 func (s *csession) register(t *ctunnel) error {
@@ -317,8 +323,7 @@ func (s *csession) heartbeat() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			if err := s.send(FrameHeartbeat, nil); err != nil {
-				s.conn.Close()
+			if s.send(FrameHeartbeat, nil) != nil {
 				return
 			}
 		}
@@ -445,21 +450,31 @@ func (s *csession) dialData(t *ctunnel, pooled bool) {
 				s.mu.Unlock()
 			}()
 		}
+		b := backoff{min: s.c.cfg.ReconnectMin, max: s.c.cfg.ReconnectMax}
 		for s.ctx.Err() == nil {
 			began := time.Now()
 			dc, again := s.waitStart(t, pooled)
 			if dc != nil {
+				// A used slot refills at once; serveLocal's dial to the
+				// local service runs meanwhile.
+				if again {
+					s.dialData(t, true)
+				}
 				s.serveLocal(t, dc)
+				return
 			}
 			if !again || s.ctx.Err() != nil {
 				return
 			}
-			// Do not spin when the server closes fresh connections at once.
-			if time.Since(began) < s.c.cfg.ReconnectMin {
-				select {
-				case <-s.ctx.Done():
-				case <-time.After(s.c.cfg.ReconnectMin):
-				}
+			// A connection that failed fast (dial refused, closed at once)
+			// is retried with backoff, so a broken server is not hammered.
+			if time.Since(began) > s.c.cfg.ReconnectMin {
+				b.reset()
+				continue
+			}
+			select {
+			case <-s.ctx.Done():
+			case <-time.After(b.next()):
 			}
 		}
 	}()

@@ -103,10 +103,9 @@ func TestDataHeaderChecks(t *testing.T) {
 	rc := dialRaw(t, srv, "raw")
 	tid, _ := rc.register("web")
 
-	// dial sends a header and returns the refusal code, or 0 if the server
-	// stays silent for wait (it pooled the connection). Refusals are awaited
-	// with a long wait, so a slow machine cannot turn one into a silence.
-	dial := func(hdr []byte, wait time.Duration) byte {
+	// dial sends a header and returns the code of the refusal the server
+	// answers with.
+	dial := func(hdr []byte) byte {
 		t.Helper()
 		c, err := net.Dial("tcp", srv.Addr().String())
 		if err != nil {
@@ -114,13 +113,9 @@ func TestDataHeaderChecks(t *testing.T) {
 		}
 		defer c.Close()
 		c.Write(hdr)
-		c.SetReadDeadline(time.Now().Add(wait))
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
 		var m [3]byte
 		if _, err := io.ReadFull(c, m[:]); err != nil {
-			// Accepted: the server holds it in the pool and says nothing.
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				return 0
-			}
 			t.Fatalf("read: %v", err)
 		}
 		if m[0] != DataRefused {
@@ -129,9 +124,13 @@ func TestDataHeaderChecks(t *testing.T) {
 		return m[2]
 	}
 	good := dataHeader{session: rc.id, tunnel: tid, seq: 1}
-	if code := dial(good.marshal(rc.key), 300*time.Millisecond); code != 0 {
-		t.Fatalf("good header refused: %s", codeText(code))
+	gc, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer gc.Close()
+	gc.Write(good.marshal(rc.key))
+	waitUntil(t, "the good data connection to be pooled", func() bool { return srv.Counters()["pooled"] == 1 })
 	for _, c := range []struct {
 		name string
 		hdr  []byte
@@ -142,27 +141,19 @@ func TestDataHeaderChecks(t *testing.T) {
 		{"unknown session", dataHeader{tunnel: tid, seq: 3}.marshal(rc.key), CodeStaleSession},
 		{"unknown tunnel", dataHeader{session: rc.id, tunnel: tid + 100, seq: 4}.marshal(rc.key), CodeNoTunnel},
 	} {
-		if code := dial(c.hdr, 20*time.Second); code != c.want {
+		if code := dial(c.hdr); code != c.want {
 			t.Errorf("%s: got %q, want %q", c.name, codeText(code), codeText(c.want))
 		}
 	}
 
 	// Once the session is gone, its headers are stale.
 	rc.conn.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitUntil(t, "the session to be freed", func() bool {
 		srv.mu.Lock()
-		live := srv.byID[rc.id] != nil
-		srv.mu.Unlock()
-		if !live {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("session not freed")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if code := dial(dataHeader{session: rc.id, tunnel: tid, seq: 5}.marshal(rc.key), 20*time.Second); code != CodeStaleSession {
+		defer srv.mu.Unlock()
+		return srv.byID[rc.id] == nil
+	})
+	if code := dial(dataHeader{session: rc.id, tunnel: tid, seq: 5}.marshal(rc.key)); code != CodeStaleSession {
 		t.Errorf("after the session ended: got %q", codeText(code))
 	}
 }
@@ -217,5 +208,38 @@ func TestDataTimeout(t *testing.T) {
 	}
 	if n := srv.Counters()["data_timeouts"]; n != 1 {
 		t.Errorf("data_timeouts = %d, want 1", n)
+	}
+}
+
+// TestSessionEndResetsWaiting: public connections waiting for a data
+// connection when the session ends are reset and counted.
+func TestSessionEndResetsWaiting(t *testing.T) {
+	srv := newTestServer(t, func(c *ServerConfig) { c.DataTimeout = time.Hour })
+	rc := dialRaw(t, srv, "raw")
+	_, addr := rc.register("web")
+	pub, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	rc.expectFrame(FrameNeedData)
+	rc.conn.Close() // the session ends with pub still waiting
+	pub.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := pub.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("public read: %v, want a reset", err)
+	}
+	waitUntil(t, "the drop to be counted", func() bool { return srv.Counters()["public_dropped"] == 1 })
+}
+
+// waitUntil polls cond until it holds, failing the test after a generous
+// deadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -134,6 +134,7 @@ func (f *Forwarder) Serve() error {
 // closes the rest.
 func (f *Forwarder) Shutdown(ctx context.Context) error {
 	f.stop()
+	f.wg.Wait() // no relay starts after this, so relays.Wait is sound
 	done := make(chan struct{})
 	go func() {
 		f.relays.Wait()

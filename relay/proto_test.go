@@ -59,7 +59,7 @@ func TestWireConstants(t *testing.T) {
 		{"MaxTunnels", MaxTunnels, 64},
 		{"MaxPool", MaxPool, 64},
 		{"MaxWaiting", MaxWaiting, 1024},
-		{"replayWindowSize", replayWindowSize, 4096},
+		{"replayWindowSize", replayWindowSize, 8192},
 		{"max Challenge", maxPayload[FrameChallenge], 32},
 		{"max Auth", maxPayload[FrameAuth], 129},
 		{"max AuthOK", maxPayload[FrameAuthOK], 48},

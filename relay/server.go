@@ -32,6 +32,8 @@ const (
 	scPoolDeadAtClaim
 	scDataTimeouts
 	scQueueFull
+	scPublicDropped
+	scStartFailed
 	scLocalDialFailures
 	scRelaysDone
 	scProtocolErrors
@@ -40,7 +42,7 @@ const (
 var serverCounterNames = []string{
 	"sessions", "auth_failures", "sessions_replaced", "tunnels_registered",
 	"tunnels_refused", "public_conns", "pool_hits", "pool_misses", "data_conns",
-	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "queue_full", "local_dial_failures",
+	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "queue_full", "public_dropped", "start_failed", "local_dial_failures",
 	"relays_done", "protocol_errors",
 }
 
@@ -122,7 +124,6 @@ func (s *Server) Serve() error {
 			c.Close()
 			return ErrServerClosed
 		}
-		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			s.handle(c)
@@ -136,7 +137,9 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// track records a connection in its handshake, so Close can cut it short.
+// track records a connection in its handshake, so Close can cut it short,
+// and counts its goroutine in s.wg under the lock stop takes, so Close never
+// waits on a WaitGroup that can still grow.
 func (s *Server) track(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,6 +147,7 @@ func (s *Server) track(c net.Conn) bool {
 		return false
 	}
 	s.handshaking[c] = struct{}{}
+	s.wg.Add(1)
 	return true
 }
 
@@ -270,7 +274,12 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 // its tunnel. The header is read with exact-length reads straight from the
 // socket, so no payload byte ever sits in a user-space buffer.
 func (s *Server) handleData(c *net.TCPConn, log *slog.Logger) {
-	defer s.untrack(c)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.untrack(c)
+		}
+	}()
 	var b [dataHeaderLen]byte
 	if _, err := io.ReadFull(c, b[:]); err != nil {
 		s.count.add(scProtocolErrors)
@@ -281,7 +290,7 @@ func (s *Server) handleData(c *net.TCPConn, log *slog.Logger) {
 	h, sum := parseDataHeader(b[:])
 	refuse := func(code byte) {
 		s.count.add(scDataRefused)
-		log.Warn("data connection refused", "reason", codeText(code))
+		log.Warn("data connection refused", "reason", codeText(code), "tunnel_id", h.tunnel)
 		c.Write([]byte{DataRefused, 1, code})
 		c.Close()
 	}
@@ -311,6 +320,10 @@ func (s *Server) handleData(c *net.TCPConn, log *slog.Logger) {
 	setKeepAlive(c)
 	c.SetDeadline(time.Time{})
 	s.count.add(scDataConns)
+	// From here on the tunnel, and then an engine, owns c: stop must no
+	// longer close it as a handshake.
+	s.untrack(c)
+	handedOff = true
 	t.addData(c)
 }
 
@@ -400,11 +413,17 @@ type session struct {
 
 // send writes a frame, bounded by a write deadline so a stuck peer cannot
 // block the caller for long.
+// A failed write may have left half a frame on the wire, so it ends the
+// session: the read loop sees the closed connection.
 func (sess *session) send(typ byte, payload []byte) error {
 	sess.wmu.Lock()
 	defer sess.wmu.Unlock()
 	sess.conn.SetWriteDeadline(time.Now().Add(sess.srv.cfg.HeartbeatTimeout))
-	return writeFrame(sess.conn, typ, payload)
+	err := writeFrame(sess.conn, typ, payload)
+	if err != nil {
+		sess.conn.Close()
+	}
+	return err
 }
 
 // notify tells the client why its session is about to end. It is a
@@ -425,9 +444,8 @@ func (sess *session) heartbeat(every time.Duration) {
 		case <-sess.done:
 			return
 		case <-t.C:
-			if err := sess.send(FrameHeartbeat, nil); err != nil {
-				sess.conn.Close() // the read loop ends the session
-				return
+			if sess.send(FrameHeartbeat, nil) != nil {
+				return // send closed the connection; the read loop ends the session
 			}
 		}
 	}
@@ -465,7 +483,13 @@ func (sess *session) readLoop(timeout time.Duration) error {
 				return sess.protocolError(err)
 			}
 			sess.srv.count.add(scLocalDialFailures)
-			sess.log.Warn("client could not reach its local service", "tunnel_id", tid, "err", msg)
+			sess.mu.Lock()
+			name := ""
+			if t := sess.tunnels[tid]; t != nil {
+				name = t.name
+			}
+			sess.mu.Unlock()
+			sess.log.Warn("client could not reach its local service", "tunnel", name, "err", msg)
 		case FrameError:
 			code, msg := d.u8(), d.str()
 			return fmt.Errorf("client closed the session: %s: %s", codeText(code), msg)
@@ -502,9 +526,10 @@ func (sess *session) register(name string, port int) {
 }
 
 // claimTunnel checks and binds a tunnel, or returns why not (code 0 and no
-// tunnel: the session or server is closing). Names and ports are checked and
-// claimed under the server's lock, so two clients racing for a name cannot
-// both win; nothing here writes to the network.
+// tunnel: the session or server is closing). The name is checked before
+// binding and claimed after it, both under the server's lock, so two clients
+// racing for a name cannot both win; the bind itself, which may try many
+// ports, runs outside the lock. Nothing here writes to the network.
 func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) {
 	s := sess.srv
 	if checkName("name", name) != nil {
@@ -513,32 +538,43 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 	if port != 0 && !s.cfg.allowed.allows(port) {
 		return nil, CodePortNotAllowed, fmt.Sprintf("port %d is outside the server's allowed ports %s", port, s.cfg.AllowPorts)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess.mu.Lock()
-	closed, n := sess.closed, len(sess.tunnels)
-	sess.mu.Unlock()
-	if closed || s.closed {
-		return nil, 0, ""
-	}
-	if other := s.names[name]; other != nil {
-		if other.sess == sess {
-			return nil, CodeBadRequest, fmt.Sprintf("tunnel %q is already registered in this session", name)
+	check := func() (bool, byte, string) {
+		sess.mu.Lock()
+		closed, n := sess.closed, len(sess.tunnels)
+		sess.mu.Unlock()
+		if closed || s.closed {
+			return false, 0, ""
 		}
-		return nil, CodeNameTaken, fmt.Sprintf("tunnel name %q is held by client %q", name, other.sess.clientID)
+		if other := s.names[name]; other != nil {
+			if other.sess == sess {
+				return false, CodeBadRequest, fmt.Sprintf("tunnel %q is already registered in this session", name)
+			}
+			return false, CodeNameTaken, fmt.Sprintf("tunnel name %q is held by client %q", name, other.sess.clientID)
+		}
+		if n >= MaxTunnels {
+			return false, CodeTooMany, fmt.Sprintf("at most %d tunnels per client", MaxTunnels)
+		}
+		return true, 0, ""
 	}
-	if n >= MaxTunnels {
-		return nil, CodeTooMany, fmt.Sprintf("at most %d tunnels per client", MaxTunnels)
+	s.mu.Lock()
+	ok, code, msg := check()
+	s.mu.Unlock()
+	if !ok {
+		return nil, code, msg
 	}
 	ln, err := s.listenPublic(port)
 	if err != nil {
 		code := CodeBindFailed
-		if errors.Is(err, syscall.EADDRINUSE) {
-			code = CodePortInUse
-		} else if errors.Is(err, errNoFreePort) {
+		if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, errNoFreePort) {
 			code = CodePortInUse
 		}
 		return nil, code, err.Error()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok, code, msg := check(); !ok { // someone else won the name meanwhile, or we are closing
+		ln.Close()
+		return nil, code, msg
 	}
 	s.nextTunnel++
 	t := &tunnel{sess: sess, id: s.nextTunnel, name: name, ln: ln}
@@ -676,6 +712,7 @@ func (t *tunnel) serve(pc *net.TCPConn) {
 		t.mu.Lock()
 		if t.closed {
 			t.mu.Unlock()
+			s.count.add(scPublicDropped)
 			abort(pc)
 			return
 		}
@@ -763,7 +800,7 @@ func (t *tunnel) start(pc, dc *net.TCPConn) {
 	dc.SetWriteDeadline(time.Now().Add(t.sess.srv.cfg.HandshakeTimeout))
 	if _, err := dc.Write(msg); err != nil {
 		dc.Close()
-		t.sess.srv.count.add(scPoolDeadAtClaim)
+		t.sess.srv.count.add(scStartFailed)
 		t.serve(pc) // another data connection, or a new one
 		return
 	}
@@ -784,7 +821,11 @@ func (t *tunnel) close() {
 	}
 	for _, w := range waiting {
 		w.timer.Stop()
+		t.sess.srv.count.add(scPublicDropped)
 		abort(w.pc)
+	}
+	if len(waiting) > 0 {
+		t.sess.log.Warn("tunnel closed with public connections waiting; reset them", "tunnel", t.name, "count", len(waiting))
 	}
 }
 

@@ -145,14 +145,7 @@ func (c *Client) setReady(name, addr string) {
 // Shutdown lets live relays finish until ctx is done, then closes the rest.
 // Call it after Run has returned.
 func (c *Client) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		c.relays.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if !waitCtx(ctx, &c.relays) {
 		c.log.Warn("shutdown deadline reached; closing live relays")
 	}
 	return c.Close()

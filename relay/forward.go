@@ -135,15 +135,7 @@ func (f *Forwarder) Serve() error {
 func (f *Forwarder) Shutdown(ctx context.Context) error {
 	f.stop()
 	f.wg.Wait() // no relay starts after this, so relays.Wait is sound
-	done := make(chan struct{})
-	go func() {
-		f.relays.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	waitCtx(ctx, &f.relays)
 	return f.Close()
 }
 

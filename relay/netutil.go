@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"context"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -18,4 +20,20 @@ func setKeepAlive(c *net.TCPConn) { c.SetKeepAliveConfig(keepAlive) }
 func abort(c *net.TCPConn) {
 	c.SetLinger(0)
 	c.Close()
+}
+
+// waitCtx waits for wg until ctx is done and reports whether wg finished.
+// Shutdowns use it to let live relays end on their own before closing them.
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

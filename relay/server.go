@@ -334,14 +334,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Every path that starts a relay runs in a goroutine s.wg counts, so
 	// once they are done no relay can start and relays.Wait is safe.
 	s.wg.Wait()
-	done := make(chan struct{})
-	go func() {
-		s.relays.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if !waitCtx(ctx, &s.relays) {
 		s.log.Warn("shutdown deadline reached; closing live relays")
 	}
 	return s.Close()

@@ -262,6 +262,7 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 		old.close(errReplaced)
 	}
 	if err := writeFrame(c, FrameAuthOK, encoder{}.raw(sess.id[:]).raw(serverMAC(s.cfg.Token, serverNonce, clientNonce, sess.id[:]))); err != nil {
+		sess.wg.Done() // the heartbeat counted above never starts
 		sess.close(err)
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ferry-tunnel/ferry/relay"
 	"github.com/ferry-tunnel/ferry/variants/epollcopy"
+	"github.com/ferry-tunnel/ferry/variants/epollsplice"
 	"github.com/ferry-tunnel/ferry/variants/gocopy"
 	"github.com/ferry-tunnel/ferry/variants/gocopybuf"
 )
@@ -23,7 +24,7 @@ import (
 //
 //	go test -run '^$' -bench Child -count 5 ./variants/epollcopy
 
-var childEngines = []string{gocopy.Name, gocopybuf.Name, epollcopy.Name}
+var childEngines = []string{gocopy.Name, gocopybuf.Name, epollcopy.Name, epollsplice.Name}
 
 // benchChild runs f as engine=NAME/size=SIZE for each engine and size, each
 // with a new engine relaying one pair whose ends the child holds.

@@ -106,8 +106,36 @@ func TestTunnelEndToEnd(t *testing.T) {
 			if n, _ := counters["relays_done"].(float64); n < float64(relay.DefaultPool+2) {
 				t.Errorf("server counted %v relays done, want at least %d: %v", counters["relays_done"], relay.DefaultPool+2, counters)
 			}
+			// --engine X must move X's own counters on both sides: the
+			// path the label names is the path that ran.
+			proof, ok := engineProof[engine]
+			if !ok {
+				t.Fatalf("no proof counters listed for engine %q in engineProof", engine)
+			}
+			clientCounters, _ := cl.waitLog("its counters", msgIs("client stopped"))["counters"].(map[string]any)
+			for side, c := range map[string]map[string]any{"server": counters, "client": clientCounters} {
+				for _, name := range proof.moved {
+					if n, _ := c["engine."+name].(float64); n <= 0 {
+						t.Errorf("%s with --engine %s: engine.%s = %v, want > 0: %v", side, engine, name, c["engine."+name], c)
+					}
+				}
+				for _, name := range proof.absent {
+					if _, has := c["engine."+name]; has {
+						t.Errorf("%s with --engine %s reports engine.%s, a counter of another engine", side, engine, name)
+					}
+				}
+			}
 		})
 	}
+}
+
+// engineProof lists, per engine, counters that must move when it relays and
+// counters of other engines it must not have.
+var engineProof = map[string]struct{ moved, absent []string }{
+	"gocopy":      {moved: []string{"readfrom_calls"}, absent: []string{"copied_bytes", "spliced_bytes", "epoll_waits"}},
+	"gocopybuf":   {moved: []string{"copied_bytes", "read_calls", "write_calls"}, absent: []string{"readfrom_calls", "spliced_bytes", "epoll_waits"}},
+	"epollcopy":   {moved: []string{"copied_bytes", "epoll_waits"}, absent: []string{"readfrom_calls", "spliced_bytes"}},
+	"epollsplice": {moved: []string{"spliced_bytes", "splice_in_calls", "splice_out_calls", "epoll_waits"}, absent: []string{"readfrom_calls"}},
 }
 
 func TestForward(t *testing.T) {

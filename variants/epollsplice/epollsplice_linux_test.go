@@ -82,17 +82,7 @@ func eventually(cond func() bool) bool {
 func TestSplices(t *testing.T) {
 	const n = enginetest.LargePayload
 	e := newTestEngine(t, relay.Options{}, config{})
-	before, err := proof.ReadChars()
-	if err != nil {
-		t.Skipf("no read accounting here: %v", err)
-	}
-	proof.Transfer(t, e, n)
-	after, err := proof.ReadChars()
-	if err != nil {
-		t.Fatal(err)
-	}
-	delta := after - before
-	t.Logf("relayed %d bytes, process read(2) %d bytes (%.2f×)", n, delta, float64(delta)/n)
+	delta := proof.ReadDuring(t, e, n, 1)
 	if delta >= n+n/2 {
 		t.Errorf("read(2) returned %d bytes for %d relayed: the engine copied through user space", delta, n)
 	}
@@ -369,18 +359,9 @@ func TestCopyFallback(t *testing.T) {
 			}
 			warns := &warnCounter{}
 			e := newTestEngine(t, relay.Options{Logger: slog.New(warns)}, config{alloc: alloc})
-			before, err := proof.ReadChars()
-			if err != nil {
-				t.Fatal(err)
-			}
 			// Two pairs, to show that the warning is not repeated.
-			proof.Transfer(t, e, n)
-			proof.Transfer(t, e, n)
-			after, err := proof.ReadChars()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if delta := after - before; delta < 2*2*n {
+			delta := proof.ReadDuring(t, e, n, 2)
+			if delta < 2*2*n {
 				t.Errorf("read(2) returned %d bytes for %d relayed, want at least %d: the fallback did not copy", delta, 2*n, 4*n)
 			}
 			c := e.Counters()

@@ -4,8 +4,6 @@
 // A relay that copies through user space reads every relayed byte once more;
 // one that splices reads none of them.
 //
-//	before, _ := proof.ReadChars()
-//	proof.Transfer(t, e, n) // the test's own receiver reads n
-//	after, _ := proof.ReadChars()
-//	// after-before is about n when e splices, at least 2n when it copies.
+//	read := proof.ReadDuring(t, e, n, 1) // the test's own receiver reads n
+//	// read is about n when e splices, at least 2n when it copies.
 package proof

@@ -56,3 +56,24 @@ func Transfer(tb testing.TB, e relay.Engine, n int64) relay.Result {
 	}
 	return r
 }
+
+// ReadDuring runs Transfer of n bytes through e the given number of times and
+// returns how many bytes the process got from read(2) meanwhile. It skips tb
+// where the kernel keeps no such count.
+func ReadDuring(tb testing.TB, e relay.Engine, n int64, transfers int) int64 {
+	tb.Helper()
+	before, err := ReadChars()
+	if err != nil {
+		tb.Skipf("no read accounting here: %v", err)
+	}
+	for range transfers {
+		Transfer(tb, e, n)
+	}
+	after, err := ReadChars()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d, total := after-before, int64(transfers)*n
+	tb.Logf("relayed %d bytes, process read(2) %d bytes (%.2f×)", total, d, float64(d)/float64(total))
+	return d
+}

@@ -60,7 +60,7 @@ func benchChild(b *testing.B, sizes []int, f func(b *testing.B, child *childProc
 // the child holding C1 and C2: each op is one round trip, two hops through
 // the engine each way.
 func BenchmarkPingPongChild(b *testing.B) {
-	benchChild(b, []int{64}, func(b *testing.B, child *childProc, size int) {
+	benchChild(b, []int{64, 1 << 10, 4 << 10, 16 << 10, 64 << 10}, func(b *testing.B, child *childProc, size int) {
 		child.send(b, "pingpong %d %d", b.N, size)
 		child.expect(b, "done")
 	})

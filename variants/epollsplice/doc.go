@@ -7,7 +7,7 @@
 // else GOMAXPROCS), sockets taken from the runtime and added edge-triggered,
 // no goroutine per pair. What this package supplies is the conduit that holds
 // a direction's bytes in flight: a pipe from its loop's pool, sized with
-// F_SETPIPE_SZ to FERRY_SPLICE_PIPE_SIZE bytes (default 64 KiB). A chunk is
+// F_SETPIPE_SZ to FERRY_SPLICE_PIPE_SIZE bytes (default 1 MiB). A chunk is
 // one splice(src → pipe) and one splice(pipe → dst), both with
 // SPLICE_F_NONBLOCK|SPLICE_F_MOVE, plus the splice that returns EAGAIN and
 // ends each wake-up. A direction holds a pipe only while bytes are parked in

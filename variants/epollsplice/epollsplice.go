@@ -11,11 +11,17 @@ const Name = "epollsplice"
 // how `ferry --engine epollsplice` is told.
 const PipeSizeEnv = "FERRY_SPLICE_PIPE_SIZE"
 
-// DefaultPipeSize is the size asked of each pipe: 64 KiB, the kernel's
-// default pipe size and the size of epollcopy's buffers, so one chunk is the
-// same size in both reactor engines. The loop's byte cap (256 KiB) still
-// ends a turn after a few chunks.
-const DefaultPipeSize = 64 << 10
+// DefaultPipeSize is the size asked of each pipe: 1 MiB, the kernel's
+// default fs.pipe-max-size. A chunk is what one splice moves into the pipe,
+// and fewer, larger chunks mean fewer splices, loop turns and reader
+// wake-ups per byte: one hop between processes, 1 MiB pipes used 0.25
+// CPU-s/GB where 64 KiB pipes used 0.42 (docs/engines.md). The price is
+// kernel bookkeeping, paid only while a direction has bytes in flight or a
+// loop keeps the pipe for reuse: an unprivileged user's 1 MiB pipe counts
+// 256 pages against fs.pipe-user-pages-soft, and past it the engine copies
+// instead (copy_fallbacks). PipeSizeEnv=65536 trades the CPU back for 16
+// times the pipes.
+const DefaultPipeSize = 1 << 20
 
 // Counter names this engine adds to the common ones and the reactor's
 // (reactor.CounterEpollWaits and the rest, listed in the package doc).

@@ -71,13 +71,27 @@ func roundTrip(t *testing.T, addr, msg string) string {
 	return string(got)
 }
 
+// TestTunnelEndToEnd runs every engine on both sides, and then every engine
+// on the server with the next one in the list on the client: the two ends
+// choose their engines independently.
 func TestTunnelEndToEnd(t *testing.T) {
-	for _, engine := range relay.Engines() {
-		t.Run("engine="+engine, func(t *testing.T) {
+	engines := relay.Engines()
+	type mix struct{ server, client string }
+	var mixes []mix
+	for _, e := range engines {
+		mixes = append(mixes, mix{e, e})
+	}
+	for i, e := range engines {
+		if next := engines[(i+1)%len(engines)]; next != e {
+			mixes = append(mixes, mix{e, next})
+		}
+	}
+	for _, m := range mixes {
+		t.Run("server="+m.server+"/client="+m.client, func(t *testing.T) {
 			backend := echoBackend(t)
-			srv, srvAddr := startServer(t, "--token", "s3cret", "--engine", engine)
+			srv, srvAddr := startServer(t, "--token", "s3cret", "--engine", m.server)
 			cl := startFerry(t, "client", "client", "--server", srvAddr, "--token", "s3cret",
-				"--id", "e2e-"+engine, "--engine", engine, "--tunnel", "echo="+backend+":0")
+				"--id", "e2e-"+m.server+"-"+m.client, "--engine", m.client, "--tunnel", "echo="+backend+":0")
 			line := cl.waitLog("the tunnel's public address", func(m map[string]any) bool {
 				addr, _ := m["public_addr"].(string)
 				return addr != "" && m["msg"] == "tunnel echo ready at "+addr
@@ -86,7 +100,7 @@ func TestTunnelEndToEnd(t *testing.T) {
 
 			// More connections than the pool holds, so some wait for a dial.
 			for i := range relay.DefaultPool + 2 {
-				msg := strings.Repeat("ferry "+engine+" ", 1000*(i+1))
+				msg := strings.Repeat("ferry "+m.server+" "+m.client+" ", 1000*(i+1))
 				if got := roundTrip(t, public, msg); got != msg {
 					t.Fatalf("connection %d: echoed %d bytes, want %d", i, len(got), len(msg))
 				}
@@ -106,22 +120,25 @@ func TestTunnelEndToEnd(t *testing.T) {
 			if n, _ := counters["relays_done"].(float64); n < float64(relay.DefaultPool+2) {
 				t.Errorf("server counted %v relays done, want at least %d: %v", counters["relays_done"], relay.DefaultPool+2, counters)
 			}
-			// --engine X must move X's own counters on both sides: the
-			// path the label names is the path that ran.
-			proof, ok := engineProof[engine]
-			if !ok {
-				t.Fatalf("no proof counters listed for engine %q in engineProof", engine)
-			}
+			// --engine X must move X's own counters on its side: the path
+			// the label names is the path that ran.
 			clientCounters, _ := cl.waitLog("its counters", msgIs("client stopped"))["counters"].(map[string]any)
-			for side, c := range map[string]map[string]any{"server": counters, "client": clientCounters} {
+			for _, side := range []struct {
+				name, engine string
+				c            map[string]any
+			}{{"server", m.server, counters}, {"client", m.client, clientCounters}} {
+				proof, ok := engineProof[side.engine]
+				if !ok {
+					t.Fatalf("no proof counters listed for engine %q in engineProof", side.engine)
+				}
 				for _, name := range proof.moved {
-					if n, _ := c["engine."+name].(float64); n <= 0 {
-						t.Errorf("%s with --engine %s: engine.%s = %v, want > 0: %v", side, engine, name, c["engine."+name], c)
+					if n, _ := side.c["engine."+name].(float64); n <= 0 {
+						t.Errorf("%s with --engine %s: engine.%s = %v, want > 0: %v", side.name, side.engine, name, side.c["engine."+name], side.c)
 					}
 				}
 				for _, name := range proof.absent {
-					if _, has := c["engine."+name]; has {
-						t.Errorf("%s with --engine %s reports engine.%s, a counter of another engine", side, engine, name)
+					if _, has := side.c["engine."+name]; has {
+						t.Errorf("%s with --engine %s reports engine.%s, a counter of another engine", side.name, side.engine, name)
 					}
 				}
 			}

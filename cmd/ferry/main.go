@@ -46,7 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, c := range commands {
 		if c.name == name {
-			return c.run(rest, stdout, stderr)
+			return profiled(stderr, func() int { return c.run(rest, stdout, stderr) })
 		}
 	}
 	fmt.Fprintf(stderr, "ferry: unknown command %q\n\n", name)

@@ -1,24 +1,38 @@
-// Package loadgen drives bulk traffic through a relay and proves it arrived
-// intact: a Writer pushes a deterministic byte pattern into a connection for a
-// while, a Sink backend reads each stream to its end, and both sides keep a
-// byte count and a CRC-32C of the stream, so a harness can compare the two.
+// Package loadgen is ferry's load generator: backends to put behind a relay
+// and workloads to drive through it, each of which proves that what came out
+// is what went in, so a relay that loses or corrupts bytes fails a run
+// instead of winning it. It measures any TCP relay, not only ferry: point a
+// workload at an address and a backend behind it (`ferry loadgen` and
+// `ferry backend` are the command line).
 //
-// The bench harness (package bench) points a ferry tunnel at a Sink and a
-// Writer at the tunnel's public port:
+// Backends, each on any address ("127.0.0.1:0") with Addr and Close:
 //
-//	sink, err := loadgen.NewSink("127.0.0.1:0")
-//	if err != nil { ... }
-//	defer sink.Close()
-//	// ... expose sink.Addr() through a tunnel at publicAddr ...
-//	conn, err := net.Dial("tcp", publicAddr)
-//	if err != nil { ... }
-//	sent, err := loadgen.Writer{Duration: 3 * time.Second}.Run(ctx, conn)
-//	if err != nil { ... }
-//	got, err := sink.Wait(ctx, 1)
-//	if err != nil { ... }
-//	ok := got[0].Stream == sent // bytes and checksum both match
+//	Sink         reads every stream to its end; records bytes and CRC-32C
+//	Source       writes the pattern for as long or as much as the client asks
+//	Echo         writes back every byte it reads, until EOF
+//	HTTPBackend  fasthttp; GET /small (128 bytes) and /1m (1 MiB)
 //
-// Checksums use CRC-32C (Castagnoli), which has a hardware path on amd64 and
-// arm64, so checking costs the harness little CPU next to the relay it
-// measures.
+// Workloads, each a struct whose zero fields mean documented defaults and
+// whose Run returns a result and an error:
+//
+//	Bulk   N parallel streams one way (Up into a Sink, Down from a Source)
+//	       for a duration; VerifyReceived / VerifySent compare checksums
+//	RR     fixed-size request/response on persistent connections, closed
+//	       loop or open loop at a rate; open-loop latency counts from the
+//	       intended send time (coordinated omission corrected)
+//	HTTP   fasthttp client, keep-alive, closed loop; every body checked
+//	Churn  a new connection per request: connect, send, read the echo, close
+//	Idle   hold K connections, each proven live by an echo round trip
+//
+// Latencies go into a Histogram: log-linear buckets with a relative error of
+// at most 1/128, fixed memory, mergeable. Checksums are CRC-32C, which has a
+// hardware path, so checking costs little next to the relay measured.
+//
+//	echo, err := loadgen.NewEcho("127.0.0.1:0")
+//	if err != nil { ... }
+//	defer echo.Close()
+//	// ... put the relay under test in front of echo.Addr() at relayAddr ...
+//	res, err := loadgen.RR{Addr: relayAddr, Conns: 1, Duration: 3 * time.Second}.Run(ctx)
+//	if err != nil { ... } // a corrupt echo is ErrCorrupt
+//	fmt.Println(res.Rate, res.Latency.Quantile(0.99))
 package loadgen

@@ -11,7 +11,6 @@ import (
 	"time"
 )
 
-
 // Direction says which way a Bulk workload's bytes flow.
 type Direction int
 

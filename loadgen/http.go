@@ -13,7 +13,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-
 // The HTTPBackend's two bodies are prefixes of the shared pattern, so they
 // are deterministic, made once, and only ever read: every response hands
 // the same slice to fasthttp, which writes it without copying or

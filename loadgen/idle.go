@@ -11,7 +11,6 @@ import (
 	"time"
 )
 
-
 const (
 	// defaultDialRate keeps a burst of dials well inside a listen backlog
 	// of 4096 and a tunnel's accept path, which pairs every public

@@ -14,7 +14,6 @@ import (
 	"time"
 )
 
-
 const (
 	defaultRRSize     = 64
 	defaultRRDuration = 5 * time.Second

@@ -12,7 +12,6 @@ import (
 	"time"
 )
 
-
 // A Source request is the first and only thing a client sends a Source. It
 // is requestLen bytes, integers big-endian:
 //

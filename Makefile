@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build test bench clean
+.PHONY: build test bench bench-quick bench-full clean
 
 build:
 	$(GO) build -o bin/ferry ./cmd/ferry
@@ -15,9 +15,17 @@ test:
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -race -count=1 -timeout 15m ./relay/... ./variants/...
 
-# Every engine through real ferry processes; the report lands in results/.
+# Every engine through real ferry processes beside the no-relay ceiling;
+# results.json, README.md and charts land in a new results/DATE-HOST/.
+# docs/methodology.md lists what each preset runs and how long it takes.
 bench: build
-	./bin/ferry-bench --ferry bin/ferry --duration 3s --out results
+	./bin/ferry-bench -ferry bin/ferry -preset default -out results
+
+bench-quick: build
+	./bin/ferry-bench -ferry bin/ferry -preset quick -out bin/bench-quick
+
+bench-full: build
+	./bin/ferry-bench -ferry bin/ferry -preset full -out results
 
 clean:
 	rm -rf bin

@@ -2,129 +2,269 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/ferry-tunnel/ferry/loadgen"
+	"github.com/ferry-tunnel/ferry/bench/results"
 )
 
+// Topologies: how the load reaches its backend.
+const (
+	Direct  = "direct"  // loadgen straight to the backend: the ceiling
+	Tunnel  = "tunnel"  // loadgen → ferry server → ferry client → backend
+	Forward = "forward" // loadgen → ferry forward → backend: one hop
+	HAProxy = "haproxy" // loadgen → HAProxy (mode tcp, splice) → backend: one hop, for comparison
+)
+
+// A Preset is a named matrix: which topologies and workloads, how many
+// repeats, how long each run. docs/methodology.md lists them with their time
+// budgets.
+type Preset struct {
+	Name       string
+	Topologies []string
+	Workloads  []string
+	Repeats    int
+	Duration   time.Duration // measured period of each run
+	Warmup     time.Duration // unmeasured run before it (rr, http, churn)
+	IdleConns  int
+}
+
+// Presets, by name. default is `make bench`; quick is `make bench-quick`
+// and the test that runs the harness in `make test`; full is `make
+// bench-full`.
+var Presets = map[string]Preset{
+	"default": {
+		Name:       "default",
+		Topologies: []string{Direct, Tunnel},
+		Workloads:  []string{"bulk-1", "bulk-4", "rr-c1", "rr-c64", "rr-open50", "rr-open90", "http-small", "churn", "idle"},
+		Repeats:    3,
+		Duration:   3 * time.Second,
+		Warmup:     500 * time.Millisecond,
+		IdleConns:  2000,
+	},
+	"quick": {
+		Name:       "quick",
+		Topologies: []string{Direct, Tunnel},
+		Workloads:  []string{"bulk-1", "bulk-4", "rr-c1", "rr-c64", "rr-open50", "rr-open90", "http-small", "churn", "idle"},
+		Repeats:    1,
+		Duration:   300 * time.Millisecond,
+		Warmup:     100 * time.Millisecond,
+		IdleConns:  100,
+	},
+	"full": {
+		Name:       "full",
+		Topologies: []string{Direct, Tunnel, Forward, HAProxy},
+		Workloads:  []string{"bulk-1", "bulk-4", "bulk-1-down", "rr-c1", "rr-c64", "rr-open50", "rr-open90", "http-small", "http-1m", "churn", "idle"},
+		Repeats:    3,
+		Duration:   5 * time.Second,
+		Warmup:     time.Second,
+		IdleConns:  4000,
+	},
+}
+
 // Config says what to measure. Ferry is required; every other zero field
-// means the documented default.
+// means the preset's value, or the documented default.
 type Config struct {
 	// Ferry is the path of the ferry binary to run. Required.
 	Ferry string
+	// Preset names the matrix. Zero means "default".
+	Preset string
 	// Engines to measure, in order. Zero means every engine the binary
 	// has, as `ferry engines` lists them: the binary is what is measured,
 	// so it, not this build, says which engines exist.
 	Engines []string
-	// Duration is how long the bulk stream writes. Zero means 3 s.
-	Duration time.Duration
+	// Workloads and Topologies narrow the preset's; zero means all of it.
+	Workloads, Topologies []string
+	// Repeats, Duration, Warmup and IdleConns override the preset's.
+	Repeats          int
+	Duration, Warmup time.Duration
+	IdleConns        int
 	// StartTimeout bounds each wait for a process to start, for the tunnel
-	// to be ready, and for the stream to drain and processes to stop. Zero
-	// means 20 s: generous, as CI machines are small and busy.
+	// to be ready, and for processes to stop. Zero means 20 s: generous,
+	// as CI machines are small and busy.
 	StartTimeout time.Duration
-	// Progress receives a line as each engine starts and ends. Nil discards.
+	// Progress receives a line per run. Nil discards.
 	Progress io.Writer
 }
 
-// Row is one engine's measurement.
-type Row struct {
-	Engine   string
-	Sent     loadgen.Stream   // what the writer pushed into the tunnel
-	Received loadgen.Received // what the sink read out of it
-	Elapsed  time.Duration    // first byte written to the sink reading EOF
-
-	// CPU time (user+system, all threads) each ferry process spent during
-	// Elapsed.
-	ServerCPU, ClientCPU time.Duration
-
-	// Counters the processes logged as they shut down (server and client,
-	// with the engine's under "engine."). Nil when a process did not stop
-	// cleanly.
-	ServerCounters, ClientCounters map[string]uint64
-
-	// Commands are the command lines that ran, token elided.
-	Commands []string
+// plan is a Config with every default filled in.
+type plan struct {
+	Config
+	preset Preset
+	cases  []caseSpec
 }
 
-// OK says whether the sink received exactly the bytes sent.
-func (r Row) OK() bool {
-	return r.Received.Err == nil && r.Sent.Bytes > 0 && r.Received.Stream == r.Sent
+// A caseSpec is one column of the comparison: a topology and, except for
+// direct, the engine both ferry ends run.
+type caseSpec struct {
+	topology, engine string
 }
 
-// MBps is the throughput in 10^6 bytes per second.
-func (r Row) MBps() float64 {
-	if r.Elapsed <= 0 {
-		return 0
+func (c caseSpec) name() string {
+	if c.engine == "" {
+		return c.topology
 	}
-	return float64(r.Received.Bytes) / 1e6 / r.Elapsed.Seconds()
+	return c.topology + "/" + c.engine
 }
 
-// CPUPerGB is cpu seconds per 10^9 bytes received.
-func (r Row) CPUPerGB(cpu time.Duration) float64 {
-	if r.Received.Bytes == 0 {
-		return 0
-	}
-	return cpu.Seconds() / (float64(r.Received.Bytes) / 1e9)
-}
-
-// ErrMismatch means the sink did not receive exactly what was sent.
-var ErrMismatch = errors.New("bench: bytes received differ from bytes sent")
-
-// Run measures each engine in turn and returns a row for every engine whose
-// stream completed, intact or not (a mismatched row fails Row.OK). The error
-// joins every engine's failure: a process that would not start or died, a
-// tunnel that never became ready, a broken stream, or ErrMismatch.
-func Run(ctx context.Context, cfg Config) ([]Row, error) {
+func newPlan(cfg Config) (*plan, error) {
 	if cfg.Ferry == "" {
 		return nil, errors.New("bench: Config.Ferry (the ferry binary) is required")
 	}
-	if len(cfg.Engines) == 0 {
+	if cfg.Preset == "" {
+		cfg.Preset = "default"
+	}
+	preset, ok := Presets[cfg.Preset]
+	if !ok {
+		return nil, fmt.Errorf("bench: unknown preset %q: want default, quick or full", cfg.Preset)
+	}
+	p := &plan{Config: cfg, preset: preset}
+	if len(p.Workloads) == 0 {
+		p.Workloads = preset.Workloads
+	}
+	for _, w := range p.Workloads {
+		if _, ok := workloads[w]; !ok {
+			return nil, fmt.Errorf("bench: unknown workload %q: want one of %s", w, strings.Join(slices.Sorted(maps.Keys(workloads)), ", "))
+		}
+	}
+	if len(p.Topologies) == 0 {
+		p.Topologies = preset.Topologies
+	}
+	if p.Repeats == 0 {
+		p.Repeats = preset.Repeats
+	}
+	if p.Duration == 0 {
+		p.Duration = preset.Duration
+	}
+	if p.Warmup == 0 {
+		p.Warmup = preset.Warmup
+	}
+	if p.IdleConns == 0 {
+		p.IdleConns = preset.IdleConns
+	}
+	if p.StartTimeout == 0 {
+		p.StartTimeout = 20 * time.Second
+	}
+	if p.Progress == nil {
+		p.Progress = io.Discard
+	}
+	if p.Repeats < 1 || p.Duration <= 0 || p.Warmup < 0 || p.IdleConns < 1 {
+		return nil, fmt.Errorf("bench: repeats %d, duration %v, warmup %v, idle conns %d: want at least 1, above 0, 0 or more, at least 1",
+			p.Repeats, p.Duration, p.Warmup, p.IdleConns)
+	}
+	if len(p.Engines) == 0 {
 		var err error
-		if cfg.Engines, err = Engines(cfg.Ferry); err != nil {
+		if p.Engines, err = Engines(p.Ferry); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.Duration == 0 {
-		cfg.Duration = 3 * time.Second
-	}
-	if cfg.StartTimeout == 0 {
-		cfg.StartTimeout = 20 * time.Second
-	}
-	if cfg.Progress == nil {
-		cfg.Progress = io.Discard
-	}
-	var (
-		rows []Row
-		errs []error
-	)
-	for _, engine := range cfg.Engines {
-		if err := ctx.Err(); err != nil {
-			if len(errs) == 0 { // else the last failure already says so
-				errs = append(errs, err)
+	for _, t := range p.Topologies {
+		switch t {
+		case Direct:
+			p.cases = append(p.cases, caseSpec{topology: Direct})
+		case Tunnel, Forward:
+			for _, e := range p.Engines {
+				p.cases = append(p.cases, caseSpec{topology: t, engine: e})
 			}
-			break
+		case HAProxy:
+			// An external case runs where it is installed; asked for by
+			// name and missing, it fails its runs with the reason.
+			if _, err := exec.LookPath("haproxy"); err != nil && len(cfg.Topologies) == 0 {
+				fmt.Fprintf(p.Progress, "bench: haproxy not installed; the full preset runs without it\n")
+				continue
+			}
+			p.cases = append(p.cases, caseSpec{topology: HAProxy})
+		default:
+			return nil, fmt.Errorf("bench: unknown topology %q: want direct, tunnel, forward or haproxy", t)
 		}
-		fmt.Fprintf(cfg.Progress, "bench: %s: %v of bulk through a tunnel\n", engine, cfg.Duration)
-		row, err := runEngine(ctx, cfg, engine)
-		if err == nil || errors.Is(err, ErrMismatch) {
-			rows = append(rows, row)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("engine %s: %w", engine, err))
-			fmt.Fprintf(cfg.Progress, "bench: %s: FAILED: %v\n", engine, err)
-			continue
-		}
-		fmt.Fprintf(cfg.Progress, "bench: %s: %.0f MB/s\n", engine, row.MBps())
 	}
-	return rows, errors.Join(errs...)
+	return p, nil
+}
+
+// Run measures the matrix cfg asks for and returns every run and the summary
+// over repeats. Runs are interleaved so that drift on the machine hits every
+// case alike: each repeat runs each workload against every case in turn,
+// starting one case later each repeat. A failed run is recorded with its
+// error and left out of the summary; the returned error joins them all, and
+// results come back whenever anything ran.
+func Run(ctx context.Context, cfg Config) (*results.Results, error) {
+	p, err := newPlan(cfg)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res := &results.Results{
+		Provenance: CollectProvenance(p.Ferry),
+		Matrix: results.Matrix{
+			Preset:    p.preset.Name,
+			Workloads: p.Workloads,
+			Repeats:   p.Repeats,
+			Pin:       "none",
+			Settings: []string{
+				"duration=" + p.Duration.String(),
+				"warmup=" + p.Warmup.String(),
+				fmt.Sprintf("idle_conns=%d", p.IdleConns),
+				fmt.Sprintf("rr_size=%d", rrSize),
+				fmt.Sprintf("http_conns=%d", httpConns),
+				fmt.Sprintf("churn_conns=%d", churnConns),
+				fmt.Sprintf("churn_size=%d", rrSize),
+			},
+		},
+		Metrics: results.Catalogue,
+	}
+	for _, c := range p.cases {
+		res.Matrix.Cases = append(res.Matrix.Cases, c.name())
+	}
+
+	total := p.Repeats * len(p.Workloads) * len(p.cases)
+	done := 0
+	var errs []error
+	// capacity is each case's closed-loop rr-c64 rate in this repeat, which
+	// the open-loop workloads take fractions of.
+	for rep := 1; rep <= p.Repeats; rep++ {
+		capacity := map[string]float64{}
+		for _, w := range p.Workloads {
+			for i := range p.cases {
+				c := p.cases[(i+rep-1)%len(p.cases)]
+				if err := ctx.Err(); err != nil {
+					res.Provenance.Elapsed = time.Since(start)
+					res.Summarize()
+					return res, errors.Join(append(errs, err)...)
+				}
+				done++
+				run := p.runOne(ctx, c, w, rep, capacity)
+				res.Runs = append(res.Runs, run)
+				if w == "rr-c64" && run.OK {
+					capacity[c.name()] = run.Metrics[results.MetricRPS]
+				}
+				if !run.OK {
+					errs = append(errs, fmt.Errorf("%s %s repeat %d: %s", w, c.name(), rep, run.Error))
+				}
+				p.progress(done, total, start, run)
+			}
+		}
+	}
+	res.Provenance.Elapsed = time.Since(start)
+	res.Summarize()
+	return res, errors.Join(errs...)
+}
+
+// progress prints one line per run: where the run is, what it measured.
+func (p *plan) progress(done, total int, start time.Time, run results.Run) {
+	elapsed := time.Since(start)
+	left := time.Duration(float64(elapsed) / float64(done) * float64(total-done))
+	what := "FAILED: " + run.Error
+	if run.OK {
+		what = headline(run)
+	}
+	fmt.Fprintf(p.Progress, "[%d/%d %s, ~%s left] repeat %d %-11s %-19s %s\n",
+		done, total, elapsed.Round(time.Second), left.Round(time.Second), run.Repeat, run.Workload, run.Case, what)
 }
 
 // Engines returns the engines the ferry binary at path has, from `ferry
@@ -144,148 +284,4 @@ func Engines(ferry string) ([]string, error) {
 		return nil, fmt.Errorf("bench: %s engines listed no engine", ferry)
 	}
 	return names, nil
-}
-
-// runEngine measures one engine: sink, server, client, one stream. Every
-// process it starts is killed before it returns, whatever happens.
-func runEngine(ctx context.Context, cfg Config, engine string) (row Row, err error) {
-	row.Engine = engine
-	sink, err := loadgen.NewSink("127.0.0.1:0")
-	if err != nil {
-		return row, err
-	}
-	defer sink.Close()
-	token := randomToken()
-
-	// The server listens on a port the kernel picks and logs it, so two
-	// runs never race for a port.
-	srvArgs := []string{"server", "--listen", "127.0.0.1:0", "--token", token, "--engine", engine,
-		"--log-format", "json"}
-	srv, err := startFerry(cfg.Ferry, "server", srvArgs...)
-	if err != nil {
-		return row, err
-	}
-	defer srv.kill()
-	wait, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
-	defer cancel()
-	line, err := srv.waitLog(wait, "its address", func(m map[string]any) bool {
-		return m["msg"] == "ferry server listening" && m["addr"] != nil
-	})
-	if err != nil {
-		return row, err
-	}
-	srvAddr, _ := line["addr"].(string)
-
-	// Public port 0: the server picks one and the client logs it.
-	clArgs := []string{"client", "--server", srvAddr, "--token", token, "--id", "bench-" + engine,
-		"--engine", engine, "--tunnel", "bulk=" + sink.Addr().String() + ":0", "--log-format", "json"}
-	cl, err := startFerry(cfg.Ferry, "client", clArgs...)
-	if err != nil {
-		return row, err
-	}
-	defer cl.kill()
-	row.Commands = []string{commandLine(cfg.Ferry, srvArgs, token), commandLine(cfg.Ferry, clArgs, token)}
-	line, err = cl.waitLog(wait, "the tunnel's public address", func(m map[string]any) bool {
-		addr, _ := m["public_addr"].(string)
-		return m["tunnel"] == "bulk" && addr != ""
-	})
-	if err != nil {
-		return row, err
-	}
-	public, _ := line["public_addr"].(string)
-	conn, err := dialUntil(wait, public)
-	if err != nil {
-		return row, fmt.Errorf("tunnel never accepted at %s: %w", public, err)
-	}
-	defer conn.Close()
-
-	// The measured window: from the first byte written until the sink has
-	// read the last, CPU sampled on both sides of it.
-	srv0, err := srv.cpu()
-	if err != nil {
-		return row, err
-	}
-	cl0, err := cl.cpu()
-	if err != nil {
-		return row, err
-	}
-	start := time.Now()
-	streamCtx, cancelStream := context.WithTimeout(ctx, cfg.Duration+cfg.StartTimeout)
-	defer cancelStream()
-	row.Sent, err = loadgen.Writer{Duration: cfg.Duration}.Run(streamCtx, conn)
-	if err != nil {
-		return row, fmt.Errorf("writing into the tunnel after %d bytes: %w%s", row.Sent.Bytes, err, diedNote(srv, cl))
-	}
-	got, err := sink.Wait(streamCtx, 1)
-	if err != nil {
-		return row, fmt.Errorf("the sink did not see the stream end: %w%s", err, diedNote(srv, cl))
-	}
-	row.Elapsed = time.Since(start)
-	row.Received = got[0]
-	srv1, err := srv.cpu()
-	if err != nil {
-		return row, err
-	}
-	cl1, err := cl.cpu()
-	if err != nil {
-		return row, err
-	}
-	row.ServerCPU, row.ClientCPU = srv1-srv0, cl1-cl0
-
-	// A clean stop is part of the result: both must exit 0 and log their
-	// counters.
-	stopErr := errors.Join(cl.stop(cfg.StartTimeout), srv.stop(cfg.StartTimeout))
-	row.ServerCounters = srv.counters("server stopped")
-	row.ClientCounters = cl.counters("client stopped")
-	if !row.OK() {
-		return row, fmt.Errorf("%w: sent %d bytes crc32c %08x, sink got %d bytes crc32c %08x (stream error: %v)",
-			ErrMismatch, row.Sent.Bytes, row.Sent.Sum, row.Received.Bytes, row.Received.Sum, row.Received.Err)
-	}
-	return row, stopErr
-}
-
-// dialUntil dials addr until it connects or ctx ends.
-func dialUntil(ctx context.Context, addr string) (net.Conn, error) {
-	var d net.Dialer
-	for {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			return c, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// diedNote says which ferry process exited, if one did, to explain a failed
-// stream.
-func diedNote(procs ...*ferryProc) string {
-	var note string
-	for _, p := range procs {
-		if ok, how := p.exited(); ok {
-			note += fmt.Sprintf("\nferry %s %s; its log ends:\n%s", p.name, how, p.logTail())
-		}
-	}
-	return note
-}
-
-func randomToken() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// commandLine renders a command for the record, with the token elided.
-func commandLine(bin string, args []string, token string) string {
-	s := bin
-	for _, a := range args {
-		if a == token {
-			a = "TOKEN"
-		}
-		s += " " + a
-	}
-	return s
 }

@@ -5,67 +5,117 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferry-tunnel/ferry/bench/results"
 	"github.com/ferry-tunnel/ferry/relay"
 
 	// The binary the test builds has every engine; so does the test, to
-	// check that each one got a row.
+	// check that each one got its runs.
 	_ "github.com/ferry-tunnel/ferry/variants/all"
 )
 
-// TestRunEveryEngine runs the real harness, briefly, over every engine: each
-// must produce a row with bytes that arrived intact, and CPU readings.
-func TestRunEveryEngine(t *testing.T) {
+// wantMetrics is what every successful run of a workload must carry, by
+// topology: direct has no ferry process, so no CPU or memory.
+func wantMetrics(workload, topology string) []string {
+	var m []string
+	switch {
+	case strings.HasPrefix(workload, "bulk"):
+		m = []string{results.MetricMBps}
+	case strings.HasPrefix(workload, "rr-open"):
+		m = []string{results.MetricOffered, results.MetricRPS, results.MetricP50, results.MetricP99, results.MetricMax}
+	case strings.HasPrefix(workload, "rr"), strings.HasPrefix(workload, "http"):
+		m = []string{results.MetricRPS, results.MetricP50, results.MetricP90, results.MetricP99, results.MetricP999, results.MetricMax}
+	case workload == "churn":
+		m = []string{results.MetricConnsPerSec, results.MetricP50, results.MetricP99}
+	case workload == "idle":
+		m = []string{results.MetricIdleConns}
+	}
+	if topology == Direct {
+		return m
+	}
+	m = append(m, results.MetricServerRSS, results.MetricClientRSS)
+	switch {
+	case workload == "idle":
+		m = append(m, results.MetricIdleBytes)
+	case strings.HasPrefix(workload, "bulk"):
+		m = append(m, results.MetricCPU, results.MetricCPUUser, results.MetricCPUSys, results.MetricCPUPerGB)
+	default:
+		m = append(m, results.MetricCPU, results.MetricCPUPer10k)
+	}
+	return m
+}
+
+// TestQuickPreset runs the real harness with the quick preset over every
+// engine, as `make bench-quick` does: every run must succeed (bytes checked,
+// every echo and response verified, processes stopped cleanly) and carry
+// every metric its workload promises, and the report must cover every case.
+// It asserts completeness and sanity, never speed.
+func TestQuickPreset(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds ferry and runs it as processes")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("CPU and memory figures need Linux /proc")
 	}
 	bin := filepath.Join(t.TempDir(), "ferry")
 	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "github.com/ferry-tunnel/ferry/cmd/ferry")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var progress strings.Builder
-	rows, err := Run(ctx, Config{Ferry: bin, Duration: 300 * time.Millisecond, Progress: &progress})
-	t.Log(progress.String())
+	r, err := Run(ctx, Config{Ferry: bin, Preset: "quick", Progress: &progress})
+	t.Log("\n" + progress.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]Row{}
-	for _, r := range rows {
-		got[r.Engine] = r
+	wantCases := []string{Direct}
+	for _, e := range relay.Engines() {
+		wantCases = append(wantCases, Tunnel+"/"+e)
 	}
-	for _, engine := range relay.Engines() {
-		r, ok := got[engine]
-		switch {
-		case !ok:
-			t.Errorf("%s: no row", engine)
-		case r.Received.Bytes == 0:
-			t.Errorf("%s: no bytes moved", engine)
-		case !r.OK():
-			t.Errorf("%s: sent %+v, received %+v", engine, r.Sent, r.Received)
+	slices.Sort(wantCases)
+	gotCases := slices.Clone(r.Matrix.Cases)
+	slices.Sort(gotCases)
+	if !slices.Equal(gotCases, wantCases) {
+		t.Errorf("cases %v, want %v", r.Matrix.Cases, wantCases)
+	}
+	if want := len(wantCases) * len(Presets["quick"].Workloads); len(r.Runs) != want {
+		t.Errorf("%d runs, want %d", len(r.Runs), want)
+	}
+	for _, run := range r.Runs {
+		if !run.OK {
+			t.Errorf("%s %s: %s", run.Workload, run.Case, run.Error)
+			continue
 		}
-		// Both engines moved every byte, one way: the counters that prove
-		// which path ran must at least add up.
-		for side, c := range map[string]map[string]uint64{"server": r.ServerCounters, "client": r.ClientCounters} {
-			moved := c["engine."+relay.CounterBytesAtoB] + c["engine."+relay.CounterBytesBtoA]
-			if moved != uint64(r.Received.Bytes) {
-				t.Errorf("%s: %s engine counted %d bytes, the sink got %d", engine, side, moved, r.Received.Bytes)
+		for _, name := range wantMetrics(run.Workload, run.Topology) {
+			v, ok := run.Metrics[name]
+			if !ok || v < 0 || (v == 0 && name != results.MetricCPUSys && name != results.MetricCPUUser && name != results.MetricCPU) {
+				t.Errorf("%s %s: metric %s = %v (present %v), want a positive figure", run.Workload, run.Case, name, v, ok)
+			}
+		}
+		if run.Topology == Tunnel {
+			// Both processes stopped cleanly and reported the engine's
+			// counters: the path is on record.
+			for _, proc := range []string{"server", "client"} {
+				if c := run.Counters[proc]; c["engine."+relay.CounterPairsStarted] == 0 && run.Workload != "idle" {
+					t.Errorf("%s %s: %s counted no relayed pair: %v", run.Workload, run.Case, proc, c)
+				}
 			}
 		}
 	}
-	var report strings.Builder
-	if err := WriteReport(&report, CollectProvenance(Config{Ferry: bin}), rows); err != nil {
+	var table strings.Builder
+	if err := WriteTable(&table, r); err != nil {
 		t.Fatal(err)
 	}
-	t.Log("\n" + report.String())
-	for _, engine := range relay.Engines() {
-		if !strings.Contains(report.String(), "## "+engine) {
-			t.Errorf("report has no section for %s", engine)
+	t.Log("\n" + table.String())
+	for _, c := range wantCases {
+		if !strings.Contains(table.String(), c) {
+			t.Errorf("table has no row for %s", c)
 		}
 	}
 }
@@ -86,7 +136,55 @@ func TestProcessCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d < 0 || d > 5*time.Second {
+	if d.total() < 0 || d.total() > 5*time.Second {
 		t.Errorf("a sleeping process used %v of CPU", d)
+	}
+	m, err := processMem(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.rss == 0 || m.peak < m.rss {
+		t.Errorf("sleep(1): VmRSS %d KiB, VmHWM %d KiB: want RSS above 0 and the peak at least RSS", m.rss, m.peak)
+	}
+}
+
+// TestExternalAndForward runs the one-hop cases briefly: ferry forward with
+// one engine, and HAProxy where it is installed.
+func TestExternalAndForward(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds ferry and runs it as processes")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("CPU and memory figures need Linux /proc")
+	}
+	topologies := []string{Forward}
+	if _, err := exec.LookPath("haproxy"); err == nil {
+		topologies = append(topologies, HAProxy)
+	} else {
+		t.Log("haproxy not installed: only forward runs")
+	}
+	bin := filepath.Join(t.TempDir(), "ferry")
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "github.com/ferry-tunnel/ferry/cmd/ferry")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var progress strings.Builder
+	r, err := Run(ctx, Config{Ferry: bin, Preset: "quick", Engines: []string{relay.DefaultEngine},
+		Topologies: topologies, Workloads: []string{"bulk-1", "rr-c1"}, Progress: &progress})
+	t.Log("\n" + progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Runs) != 2*len(topologies) {
+		t.Fatalf("%d runs, want %d", len(r.Runs), 2*len(topologies))
+	}
+	for _, run := range r.Runs {
+		for _, name := range []string{results.MetricCPU, results.MetricServerRSS} {
+			if _, ok := run.Metrics[name]; !ok {
+				t.Errorf("%s %s: no %s", run.Workload, run.Case, name)
+			}
+		}
 	}
 }

@@ -1,22 +1,23 @@
-// Package bench measures each relay engine end to end, through real ferry
-// processes: for every engine the binary has (`ferry engines`) it starts a loadgen Sink as the
-// local service, runs `ferry server` and `ferry client` with --engine set to
-// that engine, pushes one bulk stream through the tunnel, checks that the
-// Sink received exactly the bytes sent, and reports throughput and the CPU
-// time each ferry process spent per gigabyte moved.
+// Package bench measures relay engines end to end, through real ferry
+// processes, beside the ceiling of no relay at all: the harness behind `make
+// bench`. A preset names the matrix (topologies × workloads × repeats); Run
+// interleaves the runs so that drift hits every case alike, starts a fresh
+// backend and fresh ferry processes for each run, drives a loadgen workload
+// through them, checks every byte, and records throughput, latency
+// percentiles, CPU of the ferry processes (user and system, from
+// /proc/PID/stat around the measured period), peak memory, and the counters
+// the processes log as they stop. Package results holds the schema and the
+// statistics over repeats; package chart draws results.json as SVG.
 //
-// The processes are the binary a user runs, not in-process copies, so the
-// numbers include everything the real path does. CPU time comes from
-// /proc/PID/stat (utime+stime, all threads) sampled just before and after the
-// stream, so start-up, registration and shutdown are left out.
+// cmd/ferry-bench is the command line:
 //
-// cmd/ferry-bench is the command line; `make bench` builds ferry and runs it:
+//	r, err := bench.Run(ctx, bench.Config{Ferry: "bin/ferry", Preset: "quick"})
+//	if r != nil {
+//		bench.WriteTable(os.Stdout, r)
+//		r.WriteJSON("results.json")
+//	}
+//	if err != nil { ... } // every failed run, with its reason
 //
-//	rows, err := bench.Run(ctx, bench.Config{Ferry: "bin/ferry", Duration: 3 * time.Second})
-//	bench.WriteTable(os.Stdout, rows)
-//	if err != nil { ... } // a run failed: the error says which and why
-//
-// This is the day-one harness: one stream, one topology (everything on
-// loopback). It exists so that every engine gets a real number from the first
-// day; the full harness replaces it.
+// Process accounting needs Linux's /proc; elsewhere runs fail with a clear
+// error.
 package bench

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -18,9 +19,12 @@ import (
 // A ferryProc is a running ferry server or client whose JSON log the harness
 // reads: it learns addresses and counters from it.
 type ferryProc struct {
-	name string // "server" or "client", for messages
+	name string // "server", "client", "forward" or "haproxy", for messages
 	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and its log is read
+	// stopSig asks the process to finish gracefully: SIGTERM for ferry,
+	// SIGUSR1 (soft stop) for HAProxy.
+	stopSig os.Signal
+	done    chan struct{} // closed when the process has exited and its log is read
 
 	mu      sync.Mutex
 	lines   []map[string]any // every JSON log line
@@ -39,7 +43,7 @@ func startFerry(bin, name string, args ...string) (*ferryProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &ferryProc{name: name, cmd: cmd, done: make(chan struct{}), changed: make(chan struct{})}
+	p := &ferryProc{name: name, cmd: cmd, stopSig: syscall.SIGTERM, done: make(chan struct{}), changed: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start ferry %s: %w", name, err)
 	}
@@ -120,32 +124,44 @@ func (p *ferryProc) waitLog(ctx context.Context, what string, match func(map[str
 }
 
 // cpu returns the CPU time the process has used so far.
-func (p *ferryProc) cpu() (time.Duration, error) {
+func (p *ferryProc) cpu() (cpuTimes, error) {
 	if ok, how := p.exited(); ok {
-		return 0, fmt.Errorf("ferry %s %s during the run; its log ends:\n%s", p.name, how, p.logTail())
+		return cpuTimes{}, fmt.Errorf("ferry %s %s during the run; its log ends:\n%s", p.name, how, p.logTail())
 	}
 	d, err := processCPU(p.cmd.Process.Pid)
 	if err != nil {
-		return 0, fmt.Errorf("ferry %s: %w", p.name, err)
+		return cpuTimes{}, fmt.Errorf("ferry %s: %w", p.name, err)
 	}
 	return d, nil
 }
 
-// stop asks the process to shut down with SIGTERM and waits up to timeout for
-// it to exit with status 0; then it is killed.
+// mem returns the process's resident memory now and at its peak.
+func (p *ferryProc) mem() (memKiB, error) {
+	if ok, how := p.exited(); ok {
+		return memKiB{}, fmt.Errorf("ferry %s %s during the run; its log ends:\n%s", p.name, how, p.logTail())
+	}
+	m, err := processMem(p.cmd.Process.Pid)
+	if err != nil {
+		return memKiB{}, fmt.Errorf("ferry %s: %w", p.name, err)
+	}
+	return m, nil
+}
+
+// stop asks the process to shut down with its stop signal and waits up to
+// timeout for it to exit with status 0; then it is killed.
 func (p *ferryProc) stop(timeout time.Duration) error {
 	if ok, how := p.exited(); ok {
 		return fmt.Errorf("ferry %s %s before it was stopped; its log ends:\n%s", p.name, how, p.logTail())
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(p.stopSig)
 	select {
 	case <-p.done:
 	case <-time.After(timeout):
 		p.kill()
-		return fmt.Errorf("ferry %s did not exit within %v of SIGTERM; its log ends:\n%s", p.name, timeout, p.logTail())
+		return fmt.Errorf("ferry %s did not exit within %v of %v; its log ends:\n%s", p.name, timeout, p.stopSig, p.logTail())
 	}
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		return fmt.Errorf("ferry %s exited %d after SIGTERM; its log ends:\n%s", p.name, code, p.logTail())
+		return fmt.Errorf("ferry %s exited %d after %v; its log ends:\n%s", p.name, code, p.stopSig, p.logTail())
 	}
 	return nil
 }
@@ -179,4 +195,13 @@ func (p *ferryProc) counters(msg string) map[string]uint64 {
 		return out
 	}
 	return nil
+}
+
+// stoppedMsg is the log message with which the process reports its counters
+// as it stops.
+func (p *ferryProc) stoppedMsg() string {
+	if p.name == "forward" {
+		return "forwarder stopped"
+	}
+	return p.name + " stopped"
 }

@@ -4,52 +4,206 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ferry-tunnel/ferry/bench/results"
 )
 
-// WriteTable writes one line per row: throughput, and CPU seconds per GB
-// moved for each ferry process and both together. MB and GB are 10^6 and
-// 10^9 bytes.
-func WriteTable(w io.Writer, rows []Row) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "engine\tMB/s\tGB moved\tserver CPU s/GB\tclient CPU s/GB\ttotal CPU s/GB\tcheck\t")
-	for _, r := range rows {
-		check := "ok"
-		if !r.OK() {
-			check = "MISMATCH"
+// columns are the metrics each workload's table shows, in order.
+var columns = map[string][]string{
+	"bulk":  {results.MetricMBps, results.MetricCPUPerGB, results.MetricCPUUser, results.MetricCPUSys, results.MetricServerRSS, results.MetricClientRSS},
+	"rr":    {results.MetricRPS, results.MetricP50, results.MetricP99, results.MetricP999, results.MetricCPUPer10k},
+	"open":  {results.MetricOffered, results.MetricRPS, results.MetricP50, results.MetricP90, results.MetricP99, results.MetricP999, results.MetricMax},
+	"http":  {results.MetricRPS, results.MetricP50, results.MetricP99, results.MetricCPUPer10k, results.MetricServerRSS},
+	"churn": {results.MetricConnsPerSec, results.MetricP50, results.MetricP99, results.MetricCPUPer10k},
+	"idle":  {results.MetricIdleConns, results.MetricIdleBytes, results.MetricServerRSS, results.MetricClientRSS},
+}
+
+// ratioTo says, per leading metric, whether its ratio to direct is shown:
+// throughput-like metrics, where direct is the ceiling.
+var ratioTo = map[string]bool{
+	results.MetricMBps: true, results.MetricRPS: true, results.MetricConnsPerSec: true,
+}
+
+func columnsOf(workload string) []string {
+	switch {
+	case strings.HasPrefix(workload, "bulk"):
+		return columns["bulk"]
+	case strings.HasPrefix(workload, "rr-open"):
+		return columns["open"]
+	case strings.HasPrefix(workload, "rr"):
+		return columns["rr"]
+	case strings.HasPrefix(workload, "http"):
+		if workload == "http-1m" {
+			return append([]string{results.MetricMBps}, columns["http"]...)
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%.2f\t%.3f\t%.3f\t%.3f\t%s\t\n", r.Engine, r.MBps(), float64(r.Received.Bytes)/1e9,
-			r.CPUPerGB(r.ServerCPU), r.CPUPerGB(r.ClientCPU), r.CPUPerGB(r.ServerCPU+r.ClientCPU), check)
+		return columns["http"]
+	case workload == "churn":
+		return columns["churn"]
+	case workload == "idle":
+		return columns["idle"]
 	}
-	return tw.Flush()
+	return nil
 }
 
-// Provenance is where and how a run happened, so a number can be traced and
-// reproduced.
-type Provenance struct {
-	Date       time.Time
-	Commit     string // git commit of the working tree, "+dirty" when it has changes
-	Ferry      string // `ferry version` of the binary measured, on one line
-	Kernel     string
-	CPU        string // model name
-	CPUs       int
-	GOMAXPROCS string // what the ferry processes ran with
-	GoVersion  string // of the harness
-	Duration   time.Duration
+// A table is one workload's medians: a row per case, a column per metric,
+// and the best relay of each metric.
+type table struct {
+	workload string
+	cols     []string
+	rows     []tableRow
+	best     map[string]string // metric → the case (not direct) with the best median
 }
 
-// CollectProvenance gathers the Provenance of a run with cfg. A fact it
-// cannot learn is "unknown".
-func CollectProvenance(cfg Config) Provenance {
-	p := Provenance{
+type tableRow struct {
+	caseName string
+	stats    map[string]results.Stat
+	failed   bool
+}
+
+func makeTable(r *results.Results, workload string) table {
+	t := table{workload: workload, cols: columnsOf(workload), best: map[string]string{}}
+	for _, c := range r.Matrix.Cases {
+		s, ok := r.Lookup(c, workload)
+		if !ok {
+			continue
+		}
+		t.rows = append(t.rows, tableRow{caseName: c, stats: s.Metrics, failed: len(s.Metrics) == 0})
+	}
+	for _, col := range t.cols {
+		info, _ := r.MetricInfo(col)
+		bestV := math.NaN()
+		for _, row := range t.rows {
+			st, ok := row.stats[col]
+			if !ok || row.caseName == Direct || col == results.MetricOffered || col == results.MetricIdleConns {
+				continue
+			}
+			if math.IsNaN(bestV) || (info.Better == results.Higher && st.Median > bestV) || (info.Better == results.Lower && st.Median < bestV) {
+				bestV, t.best[col] = st.Median, row.caseName
+			}
+		}
+	}
+	return t
+}
+
+// WriteTable writes, per workload, a table of medians with the spread of the
+// leading metric, its ratio to direct and to the best case, and a * beside
+// the best case (direct excluded) of every metric; then the winners.
+func WriteTable(w io.Writer, r *results.Results) error {
+	fmt.Fprintf(w, "ferry bench, preset %s: medians of %d repeats; [min–max] over repeats; ×direct and ×best are ratios of medians; * best relay\n",
+		r.Matrix.Preset, r.Matrix.Repeats)
+	for _, wl := range r.Matrix.Workloads {
+		t := makeTable(r, wl)
+		if len(t.rows) == 0 || len(t.cols) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s\n", wl)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		head := "case\t"
+		for i, col := range t.cols {
+			info, _ := r.MetricInfo(col)
+			head += fmt.Sprintf("%s (%s)\t", col, info.Unit)
+			if i == 0 {
+				head += "spread\t×direct\t×best\t"
+			}
+		}
+		fmt.Fprintln(tw, head)
+		direct, hasDirect := lookupStat(r, Direct, wl, t.cols[0])
+		for _, row := range t.rows {
+			line := row.caseName + "\t"
+			if row.failed {
+				fmt.Fprintln(tw, line+"FAILED\t")
+				continue
+			}
+			for i, col := range t.cols {
+				st, ok := row.stats[col]
+				if !ok {
+					line += "-\t"
+				} else {
+					star := ""
+					if t.best[col] == row.caseName {
+						star = "*"
+					}
+					line += formatValue(st.Median) + star + "\t"
+				}
+				if i == 0 {
+					if !ok {
+						line += "\t\t\t"
+						continue
+					}
+					line += fmt.Sprintf("[%s–%s]\t", formatValue(st.Min), formatValue(st.Max))
+					if hasDirect && ratioTo[col] && direct.Median > 0 {
+						line += fmt.Sprintf("%.2f\t", st.Median/direct.Median)
+					} else {
+						line += "\t"
+					}
+					if b, ok := lookupStat(r, t.best[col], wl, col); ok && b.Median > 0 {
+						line += fmt.Sprintf("%.2f\t", st.Median/b.Median)
+					} else {
+						line += "\t"
+					}
+				}
+			}
+			fmt.Fprintln(tw, line)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w, "\nbest relay per workload and metric:")
+	for _, wl := range r.Matrix.Workloads {
+		t := makeTable(r, wl)
+		var parts []string
+		for _, col := range t.cols {
+			if c, ok := t.best[col]; ok {
+				parts = append(parts, col+" "+c)
+			}
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "  %-11s %s\n", wl, strings.Join(parts, ", "))
+		}
+	}
+	return nil
+}
+
+func lookupStat(r *results.Results, c, w, metric string) (results.Stat, bool) {
+	s, ok := r.Lookup(c, w)
+	if !ok {
+		return results.Stat{}, false
+	}
+	st, ok := s.Metrics[metric]
+	return st, ok
+}
+
+// formatValue prints a figure with three significant digits or so.
+func formatValue(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a == 0:
+		return "0"
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}
+
+// CollectProvenance gathers the provenance of a run of the ferry binary at
+// ferry. A fact it cannot learn is "unknown".
+func CollectProvenance(ferry string) results.Provenance {
+	p := results.Provenance{
 		Date:       time.Now().UTC(),
+		Host:       "unknown",
 		Commit:     gitCommit(),
 		Ferry:      "unknown",
 		Kernel:     "unknown",
@@ -57,12 +211,15 @@ func CollectProvenance(cfg Config) Provenance {
 		CPUs:       runtime.NumCPU(),
 		GOMAXPROCS: os.Getenv("GOMAXPROCS"),
 		GoVersion:  runtime.Version(),
-		Duration:   cfg.Duration,
+		Command:    strings.Join(os.Args, " "),
+	}
+	if h, err := os.Hostname(); err == nil {
+		p.Host = h
 	}
 	if p.GOMAXPROCS == "" {
 		p.GOMAXPROCS = fmt.Sprintf("unset (the runtime uses the %d CPUs)", p.CPUs)
 	}
-	if out, err := exec.Command(cfg.Ferry, "version").Output(); err == nil {
+	if out, err := exec.Command(ferry, "version").Output(); err == nil {
 		p.Ferry = strings.Join(strings.Fields(string(out)), " ")
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -93,56 +250,47 @@ func gitCommit() string {
 	return commit
 }
 
-// WriteReport writes a full record of a run: provenance, the table, the
-// exact commands, and every counter the processes reported, which show the
-// path each engine took.
-func WriteReport(w io.Writer, p Provenance, rows []Row) error {
-	// The provenance lines are also benchfmt configuration lines (lower-case
-	// key, colon, value), so benchstat labels the results with them.
-	fmt.Fprintf(w, "# ferry bench (day-one harness)\n")
-	fmt.Fprintf(w, "date: %s\n", p.Date.Format(time.RFC3339))
-	fmt.Fprintf(w, "commit: %s\n", p.Commit)
-	fmt.Fprintf(w, "ferry: %s\n", p.Ferry)
-	fmt.Fprintf(w, "kernel: %s\n", p.Kernel)
-	fmt.Fprintf(w, "cpu: %s (%d CPUs)\n", p.CPU, p.CPUs)
-	fmt.Fprintf(w, "gomaxprocs: %s\n", p.GOMAXPROCS)
-	fmt.Fprintf(w, "goversion: %s (harness)\n", p.GoVersion)
-	fmt.Fprintf(w, "topology: one host, loopback: writer -> public port (ferry server) -> data connection -> ferry client -> sink; "+
-		"writer and sink in the harness process; 1 stream of %v; CPU from /proc/PID/stat over the stream\n\n", p.Duration)
-	if err := WriteTable(w, rows); err != nil {
+// WriteREADME writes the README.md of a results directory: what ran, where,
+// the table WriteTable prints, the charts, and how to reproduce it.
+func WriteREADME(w io.Writer, r *results.Results, charts []string) error {
+	p := r.Provenance
+	fmt.Fprintf(w, "# ferry bench %s, %s\n\n", p.Date.Format("2006-01-02 15:04 MST"), p.Host)
+	fmt.Fprintf(w, "Made by `make bench` (`%s`), never edited by hand; `results.json` beside this file holds every run, ", p.Command)
+	fmt.Fprintf(w, "and `ferry-bench -charts DIR` regenerates this page and the charts from it.\n\n")
+	fmt.Fprintf(w, "| | |\n|---|---|\n")
+	for _, kv := range [][2]string{
+		{"commit", p.Commit}, {"ferry", p.Ferry}, {"kernel", p.Kernel},
+		{"cpu", fmt.Sprintf("%s, %d CPUs", p.CPU, p.CPUs)}, {"GOMAXPROCS", p.GOMAXPROCS}, {"go (harness)", p.GoVersion},
+		{"preset", fmt.Sprintf("%s: %d repeats, %s", r.Matrix.Preset, r.Matrix.Repeats, strings.Join(r.Matrix.Settings, ", "))},
+		{"pinning", r.Matrix.Pin}, {"elapsed", p.Elapsed.Round(time.Second).String()},
+	} {
+		fmt.Fprintf(w, "| %s | %s |\n", kv[0], strings.ReplaceAll(kv[1], "|", "\\|"))
+	}
+	fmt.Fprintf(w, "\nTopology: everything on one host over loopback; the load generator and the backends run in the harness process. ")
+	fmt.Fprintf(w, "`direct` is the load generator straight to the backend (the ceiling); `tunnel/ENGINE` goes through a real `ferry server` and `ferry client`, both on ENGINE; ")
+	fmt.Fprintf(w, "`forward/ENGINE` through one `ferry forward`. CPU is the ferry processes' (server plus client), from /proc/PID/stat over the measured window. ")
+	fmt.Fprintf(w, "docs/methodology.md explains every workload and metric.\n\n")
+	for _, c := range charts {
+		fmt.Fprintf(w, "![%s](%s)\n\n", strings.TrimSuffix(c, ".svg"), c)
+	}
+	failed := 0
+	for _, run := range r.Runs {
+		if !run.OK {
+			failed++
+		}
+	}
+	fmt.Fprintf(w, "## Tables\n\n%d runs, %d failed.\n\n```\n", len(r.Runs), failed)
+	if err := WriteTable(w, r); err != nil {
 		return err
 	}
-	// The same numbers in the Go benchmark format, for benchstat.
-	fmt.Fprintln(w)
-	for _, r := range rows {
-		if !r.OK() {
-			continue
+	fmt.Fprintf(w, "```\n")
+	if failed > 0 {
+		fmt.Fprintf(w, "\n## Failed runs\n\n")
+		for _, run := range r.Runs {
+			if !run.OK {
+				fmt.Fprintf(w, "- %s %s repeat %d: %s\n", run.Workload, run.Case, run.Repeat, strings.SplitN(run.Error, "\n", 2)[0])
+			}
 		}
-		fmt.Fprintf(w, "BenchmarkTunnel/engine=%s/streams=1 1 %d ns/op %.2f MB/s %.4f server-cpu-s/GB %.4f client-cpu-s/GB %.4f cpu-s/GB\n",
-			r.Engine, r.Elapsed.Nanoseconds(), r.MBps(), r.CPUPerGB(r.ServerCPU), r.CPUPerGB(r.ClientCPU), r.CPUPerGB(r.ServerCPU+r.ClientCPU))
-	}
-	for _, r := range rows {
-		fmt.Fprintf(w, "\n## %s\n", r.Engine)
-		fmt.Fprintf(w, "sent %d bytes crc32c %08x; received %d bytes crc32c %08x in %v\n",
-			r.Sent.Bytes, r.Sent.Sum, r.Received.Bytes, r.Received.Sum, r.Elapsed.Round(time.Millisecond))
-		fmt.Fprintf(w, "cpu: server %v, client %v\n", r.ServerCPU, r.ClientCPU)
-		for _, c := range r.Commands {
-			fmt.Fprintf(w, "$ %s\n", c)
-		}
-		writeCounters(w, "server counters", r.ServerCounters)
-		writeCounters(w, "client counters", r.ClientCounters)
 	}
 	return nil
-}
-
-func writeCounters(w io.Writer, what string, m map[string]uint64) {
-	if m == nil {
-		fmt.Fprintf(w, "%s: none (the process did not stop cleanly)\n", what)
-		return
-	}
-	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		fmt.Fprintf(&b, " %s=%d", k, m[k])
-	}
-	fmt.Fprintf(w, "%s:%s\n", what, b.String())
 }

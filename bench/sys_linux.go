@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,12 +22,18 @@ func setPdeathsig(cmd *exec.Cmd) {
 // internal tick rate.
 const userHZ = 100
 
-// processCPU returns the CPU time, user plus system, that every thread of
+// cpuTimes is the CPU a process has used so far, all threads.
+type cpuTimes struct{ user, sys time.Duration }
+
+func (c cpuTimes) sub(d cpuTimes) cpuTimes { return cpuTimes{c.user - d.user, c.sys - d.sys} }
+func (c cpuTimes) total() time.Duration    { return c.user + c.sys }
+
+// processCPU returns the user and system CPU time that every thread of
 // process pid has used so far, to a resolution of 10 ms.
-func processCPU(pid int) (time.Duration, error) {
+func processCPU(pid int) (cpuTimes, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return cpuTimes{}, err
 	}
 	// The second field, the command name in parentheses, may contain spaces
 	// and parentheses; the fields after its last ')' are plain numbers,
@@ -34,16 +41,73 @@ func processCPU(pid int) (time.Duration, error) {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command field", pid)
+		return cpuTimes{}, fmt.Errorf("/proc/%d/stat: no command field", pid)
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command, want at least 13", pid, len(f))
+		return cpuTimes{}, fmt.Errorf("/proc/%d/stat: %d fields after the command, want at least 13", pid, len(f))
 	}
 	utime, err1 := strconv.ParseUint(f[14-3], 10, 64)
 	stime, err2 := strconv.ParseUint(f[15-3], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime %q or stime %q", pid, f[14-3], f[15-3])
+		return cpuTimes{}, fmt.Errorf("/proc/%d/stat: bad utime %q or stime %q", pid, f[14-3], f[15-3])
 	}
-	return time.Duration(utime+stime) * time.Second / userHZ, nil
+	return cpuTimes{
+		user: time.Duration(utime) * time.Second / userHZ,
+		sys:  time.Duration(stime) * time.Second / userHZ,
+	}, nil
+}
+
+// memKiB is a process's resident memory: now (VmRSS) and its peak since it
+// started (VmHWM), in KiB.
+type memKiB struct{ rss, peak uint64 }
+
+// processMem reads VmRSS and VmHWM from /proc/PID/status.
+func processMem(pid int) (memKiB, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return memKiB{}, err
+	}
+	defer f.Close()
+	var m memKiB
+	found := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return memKiB{}, fmt.Errorf("/proc/%d/status: %s: %q", pid, k, v)
+		}
+		if k == "VmRSS" {
+			m.rss = n
+		} else {
+			m.peak = n
+		}
+		found++
+	}
+	if found != 2 {
+		return memKiB{}, fmt.Errorf("/proc/%d/status: no VmRSS or VmHWM", pid)
+	}
+	return m, sc.Err()
+}
+
+// listening says whether a TCP socket listens on 127.0.0.1:port, from
+// /proc/net/tcp, without connecting to it.
+func listening(port int) bool {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return false
+	}
+	want := fmt.Sprintf("0100007F:%04X", port)
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		// sl local_address rem_address st ...; st 0A is LISTEN.
+		if len(f) > 3 && f[1] == want && f[3] == "0A" {
+			return true
+		}
+	}
+	return false
 }

@@ -1,13 +1,15 @@
-// Command ferry-bench measures every relay engine through real ferry
-// processes and prints a table: throughput, and CPU seconds per GB for the
-// server, the client and both. It runs the ferry binary it is given; it
-// builds nothing.
+// Command ferry-bench runs the bench harness (package bench): every engine
+// through real ferry processes, beside the no-relay ceiling, with every byte
+// checked. It prints a table per workload and, with -out DIR, writes
+// results.json, README.md and SVG charts to a new DIR/DATE-HOST. It runs the
+// ferry binary it is given; it builds nothing.
 //
 //	go build -o bin/ferry ./cmd/ferry
-//	go run ./cmd/ferry-bench --ferry bin/ferry --duration 3s --out results
+//	go run ./cmd/ferry-bench -ferry bin/ferry -preset quick -out /tmp/bench
+//	go run ./cmd/ferry-bench -charts results/DATE-HOST   # redraw from results.json
 //
-// `make bench` does the same. With --out, the full report (provenance,
-// commands, counters) is also written to a new file in that directory. The
-// exit status is 0 when every engine ran and delivered every byte intact,
-// 1 otherwise, with the reason on stderr; 2 for a bad command line.
+// `make bench`, `make bench-quick` and `make bench-full` run the presets.
+// The exit status is 0 when every run succeeded, 1 when any failed (each
+// reason on stderr; the results of the others are still written), 2 for a
+// bad command line.
 package main

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ferry-tunnel/ferry/bench"
+	"github.com/ferry-tunnel/ferry/bench/chart"
+	"github.com/ferry-tunnel/ferry/bench/results"
 )
 
 func main() {
@@ -21,15 +25,24 @@ func main() {
 
 func run() int {
 	var (
-		cfg     bench.Config
-		engines string
-		out     string
+		cfg                            bench.Config
+		engines, workloads, topologies string
+		out, charts                    string
+		quiet                          bool
 	)
 	fs := flag.NewFlagSet("ferry-bench", flag.ContinueOnError)
 	fs.StringVar(&cfg.Ferry, "ferry", "bin/ferry", "`path` of the ferry binary to measure")
-	fs.DurationVar(&cfg.Duration, "duration", 3*time.Second, "how long each engine's bulk stream writes")
-	fs.StringVar(&engines, "engines", "", "comma-separated `names` of engines to measure (default all)")
-	fs.StringVar(&out, "out", "", "also write the full report to a new file in `dir`")
+	fs.StringVar(&cfg.Preset, "preset", "default", "the matrix: default, quick or full (docs/methodology.md)")
+	fs.StringVar(&engines, "engines", "", "comma-separated `names` of engines to measure (default all the binary has)")
+	fs.StringVar(&workloads, "workloads", "", "comma-separated `names` of workloads to run (default the preset's)")
+	fs.StringVar(&topologies, "topologies", "", "comma-separated topologies: direct, tunnel, forward (default the preset's)")
+	fs.IntVar(&cfg.Repeats, "repeats", 0, "repeats of the whole matrix (default the preset's)")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "measured period of each run (default the preset's)")
+	fs.DurationVar(&cfg.Warmup, "warmup", 0, "unmeasured warm-up before each request workload (default the preset's)")
+	fs.IntVar(&cfg.IdleConns, "idle-conns", 0, "connections the idle workload holds (default the preset's)")
+	fs.StringVar(&out, "out", "", "write results.json, README.md and charts to a new directory `dir`/DATE-HOST")
+	fs.StringVar(&charts, "charts", "", "only regenerate README.md and the charts of the results `dir` from its results.json")
+	fs.BoolVar(&quiet, "q", false, "quiet: no progress lines")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -40,35 +53,84 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "ferry-bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if engines != "" {
-		cfg.Engines = strings.Split(engines, ",")
+	if charts != "" {
+		r, err := results.ReadResults(filepath.Join(charts, "results.json"))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ferry-bench: %v\n", err)
+			return 1
+		}
+		if err := writeDir(charts, r); err != nil {
+			fmt.Fprintf(os.Stderr, "ferry-bench: %v\n", err)
+			return 1
+		}
+		return 0
 	}
+	cfg.Engines = list(engines)
+	cfg.Workloads = list(workloads)
+	cfg.Topologies = list(topologies)
 	if _, err := os.Stat(cfg.Ferry); err != nil {
 		fmt.Fprintf(os.Stderr, "ferry-bench: %v (build it with make build)\n", err)
 		return 2
 	}
 	cfg.Progress = os.Stderr
+	if quiet {
+		cfg.Progress = io.Discard
+	}
 
-	// Ctrl-C ends the run; every ferry process is killed on the way out.
+	// Ctrl-C ends the run; every ferry process is killed on the way out,
+	// and what ran so far is still reported.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	prov := bench.CollectProvenance(cfg)
-	rows, runErr := bench.Run(ctx, cfg)
-
-	var report bytes.Buffer
-	bench.WriteReport(&report, prov, rows)
-	os.Stdout.Write(report.Bytes())
-	if out != "" && len(rows) > 0 {
-		name := filepath.Join(out, "bench-"+prov.Date.Format("20060102-150405")+".txt")
-		if err := os.WriteFile(name, report.Bytes(), 0o644); err != nil {
+	r, runErr := bench.Run(ctx, cfg)
+	if r == nil {
+		fmt.Fprintf(os.Stderr, "ferry-bench: %v\n", runErr)
+		return 2
+	}
+	var table bytes.Buffer
+	bench.WriteTable(&table, r)
+	os.Stdout.Write(table.Bytes())
+	if out != "" && len(r.Runs) > 0 {
+		dir := filepath.Join(out, r.Provenance.Date.Format("20060102-150405")+"-"+r.Provenance.Host)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			fmt.Fprintf(os.Stderr, "ferry-bench: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "ferry-bench: report written to %s\n", name)
+		if err := r.WriteJSON(filepath.Join(dir, "results.json")); err != nil {
+			fmt.Fprintf(os.Stderr, "ferry-bench: %v\n", err)
+			return 1
+		}
+		if err := writeDir(dir, r); err != nil {
+			fmt.Fprintf(os.Stderr, "ferry-bench: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "ferry-bench: results in %s (%s)\n", dir, r.Provenance.Elapsed.Round(time.Second))
 	}
 	if runErr != nil {
-		fmt.Fprintf(os.Stderr, "ferry-bench: FAILED: %v\n", runErr)
+		if errors.Is(runErr, context.Canceled) {
+			fmt.Fprintf(os.Stderr, "ferry-bench: interrupted\n")
+		}
+		fmt.Fprintf(os.Stderr, "ferry-bench: FAILED:\n%v\n", runErr)
 		return 1
 	}
 	return 0
+}
+
+// writeDir writes the charts and README.md of r into dir.
+func writeDir(dir string, r *results.Results) error {
+	names, err := chart.Write(dir, r)
+	if err != nil {
+		return err
+	}
+	var readme bytes.Buffer
+	if err := bench.WriteREADME(&readme, r, names); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "README.md"), readme.Bytes(), 0o644)
+}
+
+func list(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }

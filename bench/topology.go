@@ -1,0 +1,250 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A setup is one case made ready for one run: the address the load goes to
+// and the ferry processes (none for direct) between it and the backend.
+type setup struct {
+	addr     string
+	procs    []*ferryProc // server then client, or forward
+	commands []string
+}
+
+// start makes case c ready in front of the backend at backend: nothing for
+// direct, a ferry server and client with one tunnel for tunnel, ferry forward
+// for forward. The caller must call stop or kill.
+func (p *plan) start(ctx context.Context, c caseSpec, backend string) (*setup, error) {
+	s := &setup{}
+	wait, cancel := context.WithTimeout(ctx, p.StartTimeout)
+	defer cancel()
+	switch c.topology {
+	case Direct:
+		s.addr = backend
+		return s, nil
+
+	case Forward:
+		args := []string{"forward", "--listen", "127.0.0.1:0", "--to", backend, "--engine", c.engine, "--log-format", "json"}
+		fwd, err := startFerry(p.Ferry, "forward", args...)
+		if err != nil {
+			return nil, err
+		}
+		s.procs = append(s.procs, fwd)
+		s.commands = append(s.commands, commandLine(p.Ferry, args, ""))
+		line, err := fwd.waitLog(wait, "its address", func(m map[string]any) bool {
+			return m["msg"] == "ferry forward listening" && m["addr"] != nil
+		})
+		if err != nil {
+			s.kill()
+			return nil, err
+		}
+		s.addr, _ = line["addr"].(string)
+		return s, nil
+
+	case Tunnel:
+		token := randomToken()
+		// The server listens on a port the kernel picks and logs it, so
+		// two runs never race for a port.
+		srvArgs := []string{"server", "--listen", "127.0.0.1:0", "--token", token, "--engine", c.engine, "--log-format", "json"}
+		srv, err := startFerry(p.Ferry, "server", srvArgs...)
+		if err != nil {
+			return nil, err
+		}
+		s.procs = append(s.procs, srv)
+		line, err := srv.waitLog(wait, "its address", func(m map[string]any) bool {
+			return m["msg"] == "ferry server listening" && m["addr"] != nil
+		})
+		if err != nil {
+			s.kill()
+			return nil, err
+		}
+		srvAddr, _ := line["addr"].(string)
+		// Public port 0: the server picks one and the client logs it.
+		clArgs := []string{"client", "--server", srvAddr, "--token", token, "--id", "bench-" + c.engine,
+			"--engine", c.engine, "--tunnel", "svc=" + backend + ":0", "--log-format", "json"}
+		cl, err := startFerry(p.Ferry, "client", clArgs...)
+		if err != nil {
+			s.kill()
+			return nil, err
+		}
+		s.procs = append(s.procs, cl)
+		s.commands = append(s.commands, commandLine(p.Ferry, srvArgs, token), commandLine(p.Ferry, clArgs, token))
+		line, err = cl.waitLog(wait, "the tunnel's public address", func(m map[string]any) bool {
+			addr, _ := m["public_addr"].(string)
+			return m["tunnel"] == "svc" && addr != ""
+		})
+		if err != nil {
+			s.kill()
+			return nil, err
+		}
+		s.addr, _ = line["public_addr"].(string)
+		// No probe dial here: the server listens on the public port
+		// before it confirms the tunnel, and a probe would be a stream of
+		// its own at the backend.
+		return s, nil
+
+	case HAProxy:
+		return p.startHAProxy(wait, s, backend)
+	}
+	return nil, fmt.Errorf("bench: unknown topology %q", c.topology)
+}
+
+// haproxyConfig is one TCP hop with splicing both ways, the setup the
+// issue's targets quote: two threads, as the machine has two cores, and
+// timeouts long enough never to end a run.
+const haproxyConfig = `global
+    nbthread %d
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+    option splice-auto
+frontend bench
+    bind %s
+    default_backend backend
+backend backend
+    server only %s
+`
+
+// startHAProxy runs HAProxy as one TCP hop in front of backend, so the
+// engines stand beside a relay people already use.
+func (p *plan) startHAProxy(ctx context.Context, s *setup, backend string) (*setup, error) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		return nil, fmt.Errorf("haproxy topology: %w (install HAProxy, or leave the topology out)", err)
+	}
+	// HAProxy cannot report a kernel-chosen port, so take a free one and
+	// hand it over; the window in which another process could take it is
+	// a few milliseconds on a quiet machine.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir, err := os.MkdirTemp("", "ferry-bench-haproxy")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir) // HAProxy reads its config once, at start
+	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, haproxyConfig, runtime.NumCPU(), addr, backend), 0o600); err != nil {
+		return nil, err
+	}
+	args := []string{"-db", "-f", cfgPath}
+	h, err := startFerry(bin, HAProxy, args...)
+	if err != nil {
+		return nil, err
+	}
+	h.stopSig = syscall.SIGUSR1 // soft stop: exit 0 once connections are done
+	s.procs = append(s.procs, h)
+	s.commands = append(s.commands, commandLine(bin, args, "")+" # "+strings.ReplaceAll(fmt.Sprintf(haproxyConfig, runtime.NumCPU(), addr, backend), "\n", "; "))
+	// Wait for the listening socket without connecting to it: a probe
+	// connection would reach the backend as a stream of its own.
+	for !listening(port) {
+		if ok, how := h.exited(); ok {
+			s.kill()
+			return nil, fmt.Errorf("haproxy %s before listening; its log ends:\n%s", how, h.logTail())
+		}
+		select {
+		case <-ctx.Done():
+			s.kill()
+			return nil, fmt.Errorf("haproxy did not listen on %s: %w", addr, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	s.addr = addr
+	return s, nil
+}
+
+// cpu returns each process's CPU so far.
+func (s *setup) cpu() ([]cpuTimes, error) {
+	out := make([]cpuTimes, len(s.procs))
+	for i, p := range s.procs {
+		var err error
+		if out[i], err = p.cpu(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// mem returns each process's resident memory.
+func (s *setup) mem() ([]memKiB, error) {
+	out := make([]memKiB, len(s.procs))
+	for i, p := range s.procs {
+		var err error
+		if out[i], err = p.mem(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// stop ends the processes cleanly, client first, and returns the counters
+// each logged as it stopped. A process that does not exit 0 within the
+// timeout is an error: a clean stop is part of a good result.
+func (s *setup) stop(timeout time.Duration) (map[string]map[string]uint64, error) {
+	counters := map[string]map[string]uint64{}
+	var errs []error
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		errs = append(errs, p.stop(timeout))
+		if c := p.counters(p.stoppedMsg()); c != nil {
+			counters[p.name] = c
+		}
+	}
+	return counters, errors.Join(errs...)
+}
+
+// kill ends every process at once.
+func (s *setup) kill() {
+	for _, p := range s.procs {
+		p.kill()
+	}
+}
+
+// diedNote says which ferry process exited, if one did, to explain a failed
+// run.
+func (s *setup) diedNote() string {
+	var note string
+	for _, p := range s.procs {
+		if ok, how := p.exited(); ok {
+			note += fmt.Sprintf("\nferry %s %s; its log ends:\n%s", p.name, how, p.logTail())
+		}
+	}
+	return note
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// commandLine renders a command for the record, with the token elided.
+func commandLine(bin string, args []string, token string) string {
+	s := bin
+	for _, a := range args {
+		if token != "" && a == token {
+			a = "TOKEN"
+		}
+		s += " " + a
+	}
+	return s
+}

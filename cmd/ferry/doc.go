@@ -11,6 +11,11 @@
 //	ferry forward --listen 127.0.0.1:9000 --to 127.0.0.1:8080 [flags]
 //	ferry engines
 //	ferry version
+//	ferry backend sink|source|echo|http [--listen ADDR]
+//	ferry loadgen bulk|rr|http|churn|idle --addr ADDR [flags]
+//
+// backend and loadgen are the load generator (package loadgen) on the
+// command line, so any relay, not only ferry, can be measured with it.
 //
 // For example, to expose a web server on a private machine as port 6000 of
 // tunnel.example.com:

@@ -91,6 +91,11 @@ type Config struct {
 	StartTimeout time.Duration
 	// Progress receives a line per run. Nil discards.
 	Progress io.Writer
+	// ProfileDir, when set, makes this a profiling run: every ferry
+	// process writes a CPU and a heap profile there, named for its
+	// workload, case and role. Profiling costs CPU, so the figures of a
+	// profiling run are not the benchmark's; they are never published.
+	ProfileDir string
 }
 
 // plan is a Config with every default filled in.

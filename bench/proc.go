@@ -35,9 +35,12 @@ type ferryProc struct {
 const tailLines = 20
 
 // startFerry starts the ferry binary with args, which must ask for JSON
-// logging. The caller must kill it (kill is safe at any time, more than once).
-func startFerry(bin, name string, args ...string) (*ferryProc, error) {
+// logging, and env added to the harness's environment. The caller must kill it (kill is safe at any time, more than once).
+func startFerry(bin, name string, env []string, args ...string) (*ferryProc, error) {
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	setPdeathsig(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

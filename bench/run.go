@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/ferry-tunnel/ferry/bench/results"
@@ -28,7 +29,15 @@ func (p *plan) runOne(ctx context.Context, c caseSpec, w string, rep int, capaci
 		return fail(fmt.Errorf("backend: %w", err))
 	}
 	defer be.Close()
-	s, err := p.start(ctx, c, be.Addr().String())
+	s, err := p.start(ctx, c, be.Addr().String(), func(proc string) []string {
+		if p.ProfileDir == "" {
+			return nil
+		}
+		// Profiles are named for what they measured:
+		// WORKLOAD-TOPOLOGY-ENGINE-PROC-{cpu,mem}.pb.gz.
+		base := filepath.Join(p.ProfileDir, strings.Join([]string{w, strings.ReplaceAll(c.name(), "/", "-"), proc}, "-"))
+		return []string{"FERRY_CPU_PROFILE=" + base + "-cpu.pb.gz", "FERRY_MEM_PROFILE=" + base + "-mem.pb.gz"}
+	})
 	if err != nil {
 		return fail(err)
 	}

@@ -26,8 +26,9 @@ type setup struct {
 
 // start makes case c ready in front of the backend at backend: nothing for
 // direct, a ferry server and client with one tunnel for tunnel, ferry forward
-// for forward. The caller must call stop or kill.
-func (p *plan) start(ctx context.Context, c caseSpec, backend string) (*setup, error) {
+// for forward. env gives each ferry process, by name, the environment it
+// adds (profiling). The caller must call stop or kill.
+func (p *plan) start(ctx context.Context, c caseSpec, backend string, env func(proc string) []string) (*setup, error) {
 	s := &setup{}
 	wait, cancel := context.WithTimeout(ctx, p.StartTimeout)
 	defer cancel()
@@ -38,7 +39,7 @@ func (p *plan) start(ctx context.Context, c caseSpec, backend string) (*setup, e
 
 	case Forward:
 		args := []string{"forward", "--listen", "127.0.0.1:0", "--to", backend, "--engine", c.engine, "--log-format", "json"}
-		fwd, err := startFerry(p.Ferry, "forward", args...)
+		fwd, err := startFerry(p.Ferry, "forward", env("forward"), args...)
 		if err != nil {
 			return nil, err
 		}
@@ -59,7 +60,7 @@ func (p *plan) start(ctx context.Context, c caseSpec, backend string) (*setup, e
 		// The server listens on a port the kernel picks and logs it, so
 		// two runs never race for a port.
 		srvArgs := []string{"server", "--listen", "127.0.0.1:0", "--token", token, "--engine", c.engine, "--log-format", "json"}
-		srv, err := startFerry(p.Ferry, "server", srvArgs...)
+		srv, err := startFerry(p.Ferry, "server", env("server"), srvArgs...)
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +76,7 @@ func (p *plan) start(ctx context.Context, c caseSpec, backend string) (*setup, e
 		// Public port 0: the server picks one and the client logs it.
 		clArgs := []string{"client", "--server", srvAddr, "--token", token, "--id", "bench-" + c.engine,
 			"--engine", c.engine, "--tunnel", "svc=" + backend + ":0", "--log-format", "json"}
-		cl, err := startFerry(p.Ferry, "client", clArgs...)
+		cl, err := startFerry(p.Ferry, "client", env("client"), clArgs...)
 		if err != nil {
 			s.kill()
 			return nil, err
@@ -147,7 +148,7 @@ func (p *plan) startHAProxy(ctx context.Context, s *setup, backend string) (*set
 		return nil, err
 	}
 	args := []string{"-db", "-f", cfgPath}
-	h, err := startFerry(bin, HAProxy, args...)
+	h, err := startFerry(bin, HAProxy, nil, args...)
 	if err != nil {
 		return nil, err
 	}

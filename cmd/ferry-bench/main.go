@@ -17,6 +17,8 @@ import (
 	"github.com/ferry-tunnel/ferry/bench"
 	"github.com/ferry-tunnel/ferry/bench/chart"
 	"github.com/ferry-tunnel/ferry/bench/results"
+	"github.com/ferry-tunnel/ferry/internal/flamegraph"
+	"github.com/google/pprof/profile"
 )
 
 func main() {
@@ -27,7 +29,7 @@ func run() int {
 	var (
 		cfg                            bench.Config
 		engines, workloads, topologies string
-		out, charts                    string
+		out, charts, flames            string
 		quiet                          bool
 	)
 	fs := flag.NewFlagSet("ferry-bench", flag.ContinueOnError)
@@ -42,6 +44,8 @@ func run() int {
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 0, "connections the idle workload holds (default the preset's)")
 	fs.StringVar(&out, "out", "", "write results.json, README.md and charts to a new directory `dir`/DATE-HOST")
 	fs.StringVar(&charts, "charts", "", "only regenerate README.md and the charts of the results `dir` from its results.json")
+	fs.StringVar(&cfg.ProfileDir, "profile", "", "profiling run: every ferry process writes CPU and heap profiles to `dir` (figures not for publishing)")
+	fs.StringVar(&flames, "flamegraphs", "", "only draw every profile in `dir`/profiles as an SVG flame graph in dir")
 	fs.BoolVar(&quiet, "q", false, "quiet: no progress lines")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if err == flag.ErrHelp {
@@ -64,6 +68,19 @@ func run() int {
 			return 1
 		}
 		return 0
+	}
+	if flames != "" {
+		if err := drawFlamegraphs(flames); err != nil {
+			fmt.Fprintf(os.Stderr, "ferry-bench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if cfg.ProfileDir != "" {
+		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+			fmt.Fprintf(os.Stderr, "ferry-bench: %v\n", err)
+			return 1
+		}
 	}
 	cfg.Engines = list(engines)
 	cfg.Workloads = list(workloads)
@@ -133,4 +150,41 @@ func list(s string) []string {
 		return nil
 	}
 	return strings.Split(s, ",")
+}
+
+// drawFlamegraphs renders every dir/profiles/NAME.pb.gz as dir/NAME.svg: CPU
+// profiles by CPU time, heap profiles by bytes allocated.
+func drawFlamegraphs(dir string) error {
+	paths, err := filepath.Glob(filepath.Join(dir, "profiles", "*.pb.gz"))
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return fmt.Errorf("no profiles in %s (make them with -profile %s)", filepath.Join(dir, "profiles"), filepath.Join(dir, "profiles"))
+	}
+	for _, path := range paths {
+		name := strings.TrimSuffix(filepath.Base(path), ".pb.gz")
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		p, err := profile.Parse(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		opts := flamegraph.Options{Title: name}
+		if strings.HasSuffix(name, "-mem") {
+			opts.SampleType = "alloc_space"
+		}
+		var svg bytes.Buffer
+		if err := flamegraph.Render(&svg, p, opts); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".svg"), svg.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "ferry-bench: %d flame graphs in %s\n", len(paths), dir)
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -91,6 +92,11 @@ type Config struct {
 	StartTimeout time.Duration
 	// Progress receives a line per run. Nil discards.
 	Progress io.Writer
+	// PinRelay and PinLoad, when both are set (CPU numbers, as in
+	// "relay=0,load=1"), pin every relay process (ferry, HAProxy) to
+	// CPU PinRelay and the harness (load generator and backends) to
+	// PinLoad. Nil means no pinning, the default: see docs/methodology.md.
+	PinRelay, PinLoad *int
 	// ProfileDir, when set, makes this a profiling run: every ferry
 	// process writes a CPU and a heap profile there, named for its
 	// workload, case and role. Profiling costs CPU, so the figures of a
@@ -210,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*results.Results, error) {
 			Preset:    p.preset.Name,
 			Workloads: p.Workloads,
 			Repeats:   p.Repeats,
-			Pin:       "none",
+			Pin:       p.pinString(),
 			Settings: []string{
 				"duration=" + p.Duration.String(),
 				"warmup=" + p.Warmup.String(),
@@ -227,6 +233,11 @@ func Run(ctx context.Context, cfg Config) (*results.Results, error) {
 		res.Matrix.Cases = append(res.Matrix.Cases, c.name())
 	}
 
+	if p.pinned() {
+		if err := pinProcess(os.Getpid(), *p.PinLoad); err != nil {
+			return nil, fmt.Errorf("bench: pinning the harness to CPU %d: %w", *p.PinLoad, err)
+		}
+	}
 	total := p.Repeats * len(p.Workloads) * len(p.cases)
 	done := 0
 	var errs []error
@@ -258,6 +269,15 @@ func Run(ctx context.Context, cfg Config) (*results.Results, error) {
 	res.Provenance.Elapsed = time.Since(start)
 	res.Summarize()
 	return res, errors.Join(errs...)
+}
+
+func (p *plan) pinned() bool { return p.PinRelay != nil && p.PinLoad != nil }
+
+func (p *plan) pinString() string {
+	if !p.pinned() {
+		return "none"
+	}
+	return fmt.Sprintf("relay=%d,load=%d", *p.PinRelay, *p.PinLoad)
 }
 
 // progress prints one line per run: where the run is, what it measured.

@@ -43,6 +43,11 @@ func (p *plan) runOne(ctx context.Context, c caseSpec, w string, rep int, capaci
 	}
 	defer s.kill()
 	run.Commands = s.commands
+	if p.pinned() {
+		if err := s.pin(*p.PinRelay); err != nil {
+			return fail(err)
+		}
+	}
 
 	r := &runCtx{addr: s.addr, backend: be, capacity: capacity[c.name()], m: run.Metrics}
 	if len(s.procs) > 0 {
@@ -50,6 +55,14 @@ func (p *plan) runOne(ctx context.Context, c caseSpec, w string, rep int, capaci
 	}
 	var cpu0, cpu1 []cpuTimes
 	r.window = func(open bool) error {
+		if open && p.pinned() {
+			// Again just before measuring: threads the processes made
+			// since they started inherit the mask, but one made while
+			// the first pass ran might not have.
+			if err := s.pin(*p.PinRelay); err != nil {
+				return err
+			}
+		}
 		t, err := s.cpu()
 		if open {
 			cpu0 = t

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // setPdeathsig has the kernel kill cmd when the harness dies, even by
@@ -110,4 +112,27 @@ func listening(port int) bool {
 		}
 	}
 	return false
+}
+
+// pinProcess sets the CPU affinity of every thread of process pid to cpu
+// alone. sched_setaffinity acts on one thread; threads made later inherit
+// the mask of the thread that makes them, so after this pass every thread
+// is pinned but for one created while it ran, which a second pass catches.
+func pinProcess(pid, cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+			return os.NewSyscallError("sched_setaffinity", err)
+		}
+	}
+	return nil
 }

@@ -30,3 +30,5 @@ func processMem(int) (memKiB, error) { return memKiB{}, errNoProc }
 // listening cannot look without /proc: it says yes, and the first dial
 // finds out.
 func listening(int) bool { return true }
+
+func pinProcess(int, int) error { return errors.New("bench: CPU pinning needs Linux") }

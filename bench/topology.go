@@ -197,6 +197,16 @@ func (s *setup) mem() ([]memKiB, error) {
 	return out, nil
 }
 
+// pin moves every thread of every process to CPU cpu.
+func (s *setup) pin(cpu int) error {
+	for _, p := range s.procs {
+		if err := pinProcess(p.cmd.Process.Pid, cpu); err != nil {
+			return fmt.Errorf("pinning %s to CPU %d: %w", p.name, cpu, err)
+		}
+	}
+	return nil
+}
+
 // stop ends the processes cleanly, client first, and returns the counters
 // each logged as it stopped. A process that does not exit 0 within the
 // timeout is an error: a clean stop is part of a good result.

@@ -44,6 +44,14 @@ func run() int {
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 0, "connections the idle workload holds (default the preset's)")
 	fs.StringVar(&out, "out", "", "write results.json, README.md and charts to a new directory `dir`/DATE-HOST")
 	fs.StringVar(&charts, "charts", "", "only regenerate README.md and the charts of the results `dir` from its results.json")
+	fs.Func("pin", "pin relays and load to CPUs, as `relay=N,load=M` (default none: the scheduler's choice)", func(v string) error {
+		var relay, load int
+		if _, err := fmt.Sscanf(v, "relay=%d,load=%d", &relay, &load); err != nil || relay < 0 || load < 0 {
+			return fmt.Errorf("want relay=N,load=M with CPU numbers")
+		}
+		cfg.PinRelay, cfg.PinLoad = &relay, &load
+		return nil
+	})
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "profiling run: every ferry process writes CPU and heap profiles to `dir` (figures not for publishing)")
 	fs.StringVar(&flames, "flamegraphs", "", "only draw every profile in `dir`/profiles as an SVG flame graph in dir")
 	fs.BoolVar(&quiet, "q", false, "quiet: no progress lines")

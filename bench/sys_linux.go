@@ -136,3 +136,7 @@ func pinProcess(pid, cpu int) error {
 	}
 	return nil
 }
+
+// haproxyStop is HAProxy's soft stop: it exits 0 once its connections are
+// done.
+var haproxyStop os.Signal = syscall.SIGUSR1

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -152,7 +151,7 @@ func (p *plan) startHAProxy(ctx context.Context, s *setup, backend string) (*set
 	if err != nil {
 		return nil, err
 	}
-	h.stopSig = syscall.SIGUSR1 // soft stop: exit 0 once connections are done
+	h.stopSig = haproxyStop
 	s.procs = append(s.procs, h)
 	s.commands = append(s.commands, commandLine(bin, args, "")+" # "+strings.ReplaceAll(fmt.Sprintf(haproxyConfig, runtime.NumCPU(), addr, backend), "\n", "; "))
 	// Wait for the listening socket without connecting to it: a probe

@@ -213,7 +213,7 @@ func Run(ctx context.Context, cfg Config) (*results.Results, error) {
 	res := &results.Results{
 		Provenance: CollectProvenance(p.Ferry),
 		Matrix: results.Matrix{
-			Preset:    p.preset.Name,
+			Preset:    p.presetLabel(),
 			Workloads: p.Workloads,
 			Repeats:   p.Repeats,
 			Pin:       p.pinString(),
@@ -269,6 +269,19 @@ func Run(ctx context.Context, cfg Config) (*results.Results, error) {
 	res.Provenance.Elapsed = time.Since(start)
 	res.Summarize()
 	return res, errors.Join(errs...)
+}
+
+// presetLabel is the preset's name, marked "+custom" when flags changed
+// its matrix or settings, so a table never claims a preset it did not run.
+func (p *plan) presetLabel() string {
+	c := p.Config
+	if len(c.Workloads) > 0 && !slices.Equal(c.Workloads, p.preset.Workloads) ||
+		len(c.Topologies) > 0 && !slices.Equal(c.Topologies, p.preset.Topologies) ||
+		c.Repeats != p.preset.Repeats || c.Duration != p.preset.Duration ||
+		c.Warmup != p.preset.Warmup || c.IdleConns != p.preset.IdleConns {
+		return p.preset.Name + "+custom"
+	}
+	return p.preset.Name
 }
 
 func (p *plan) pinned() bool { return p.PinRelay != nil && p.PinLoad != nil }

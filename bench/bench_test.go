@@ -74,6 +74,9 @@ func TestQuickPreset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r.Matrix.Preset != "quick" {
+		t.Errorf("preset recorded as %q, want quick", r.Matrix.Preset)
+	}
 	wantCases := []string{Direct}
 	for _, e := range relay.Engines() {
 		wantCases = append(wantCases, Tunnel+"/"+e)
@@ -176,6 +179,9 @@ func TestExternalAndForward(t *testing.T) {
 	t.Log("\n" + progress.String())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r.Matrix.Preset != "quick+custom" {
+		t.Errorf("a narrowed quick preset recorded as %q, want quick+custom", r.Matrix.Preset)
 	}
 	if len(r.Runs) != 2*len(topologies) {
 		t.Fatalf("%d runs, want %d", len(r.Runs), 2*len(topologies))

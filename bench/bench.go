@@ -21,6 +21,7 @@ const (
 	Tunnel  = "tunnel"  // loadgen → ferry server → ferry client → backend
 	Forward = "forward" // loadgen → ferry forward → backend: one hop
 	HAProxy = "haproxy" // loadgen → HAProxy (mode tcp, splice) → backend: one hop, for comparison
+	Nginx   = "nginx"   // loadgen → nginx stream proxy → backend: one hop, for comparison
 )
 
 // A Preset is a named matrix: which topologies and workloads, how many
@@ -60,7 +61,7 @@ var Presets = map[string]Preset{
 	},
 	"full": {
 		Name:       "full",
-		Topologies: []string{Direct, Tunnel, Forward, HAProxy},
+		Topologies: []string{Direct, Tunnel, Forward, HAProxy, Nginx},
 		Workloads:  []string{"bulk-1", "bulk-4", "bulk-1-down", "rr-c1", "rr-c64", "rr-open50", "rr-open90", "http-small", "http-1m", "churn", "idle"},
 		Repeats:    3,
 		Duration:   5 * time.Second,
@@ -183,16 +184,16 @@ func newPlan(cfg Config) (*plan, error) {
 			for _, e := range p.Engines {
 				p.cases = append(p.cases, caseSpec{topology: t, engine: e})
 			}
-		case HAProxy:
+		case HAProxy, Nginx:
 			// An external case runs where it is installed; asked for by
 			// name and missing, it fails its runs with the reason.
-			if _, err := exec.LookPath("haproxy"); err != nil && len(cfg.Topologies) == 0 {
-				fmt.Fprintf(p.Progress, "bench: haproxy not installed; the full preset runs without it\n")
+			if _, err := exec.LookPath(externals[t].bin); err != nil && len(cfg.Topologies) == 0 {
+				fmt.Fprintf(p.Progress, "bench: %s not installed; the %s preset runs without it\n", t, p.preset.Name)
 				continue
 			}
-			p.cases = append(p.cases, caseSpec{topology: HAProxy})
+			p.cases = append(p.cases, caseSpec{topology: t})
 		default:
-			return nil, fmt.Errorf("bench: unknown topology %q: want direct, tunnel, forward or haproxy", t)
+			return nil, fmt.Errorf("bench: unknown topology %q: want direct, tunnel, forward, haproxy or nginx", t)
 		}
 	}
 	return p, nil

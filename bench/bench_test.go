@@ -152,7 +152,7 @@ func TestProcessCPU(t *testing.T) {
 }
 
 // TestExternalAndForward runs the one-hop cases briefly: ferry forward with
-// one engine, and HAProxy where it is installed.
+// one engine, and HAProxy and nginx where they are installed.
 func TestExternalAndForward(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds ferry and runs it as processes")
@@ -161,10 +161,12 @@ func TestExternalAndForward(t *testing.T) {
 		t.Skip("CPU and memory figures need Linux /proc")
 	}
 	topologies := []string{Forward}
-	if _, err := exec.LookPath("haproxy"); err == nil {
-		topologies = append(topologies, HAProxy)
-	} else {
-		t.Log("haproxy not installed: only forward runs")
+	for _, x := range []string{HAProxy, Nginx} {
+		if _, err := exec.LookPath(externals[x].bin); err == nil {
+			topologies = append(topologies, x)
+		} else {
+			t.Logf("%s not installed: that case does not run", x)
+		}
 	}
 	bin := filepath.Join(t.TempDir(), "ferry")
 	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "github.com/ferry-tunnel/ferry/cmd/ferry")
@@ -192,5 +194,28 @@ func TestExternalAndForward(t *testing.T) {
 				t.Errorf("%s %s: no %s", run.Workload, run.Case, name)
 			}
 		}
+	}
+}
+
+// TestKillEndsForkedChildren pins that killing a relay also ends the
+// processes it forked: nginx's workers inherit its stderr, and a kill that
+// left them running would keep the log reader, and the harness, waiting.
+func TestKillEndsForkedChildren(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("process groups as the harness uses them are Linux-only here")
+	}
+	p, err := startFerry("sh", "worker", nil, "-c", "sleep 300 & sleep 300")
+	if err != nil {
+		t.Skip("no sh:", err)
+	}
+	killed := make(chan struct{})
+	go func() {
+		p.kill()
+		close(killed)
+	}()
+	select {
+	case <-killed:
+	case <-time.After(time.Minute):
+		t.Fatal("kill did not return: a forked child kept the process's stderr open")
 	}
 }

@@ -41,7 +41,7 @@ func startFerry(bin, name string, env []string, args ...string) (*ferryProc, err
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
-	setPdeathsig(cmd)
+	setProcAttr(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -131,7 +131,7 @@ func (p *ferryProc) cpu() (cpuTimes, error) {
 	if ok, how := p.exited(); ok {
 		return cpuTimes{}, fmt.Errorf("ferry %s %s during the run; its log ends:\n%s", p.name, how, p.logTail())
 	}
-	d, err := processCPU(p.cmd.Process.Pid)
+	d, err := treeCPU(p.cmd.Process.Pid)
 	if err != nil {
 		return cpuTimes{}, fmt.Errorf("ferry %s: %w", p.name, err)
 	}
@@ -143,7 +143,7 @@ func (p *ferryProc) mem() (memKiB, error) {
 	if ok, how := p.exited(); ok {
 		return memKiB{}, fmt.Errorf("ferry %s %s during the run; its log ends:\n%s", p.name, how, p.logTail())
 	}
-	m, err := processMem(p.cmd.Process.Pid)
+	m, err := treeMem(p.cmd.Process.Pid)
 	if err != nil {
 		return memKiB{}, fmt.Errorf("ferry %s: %w", p.name, err)
 	}
@@ -172,7 +172,7 @@ func (p *ferryProc) stop(timeout time.Duration) error {
 // kill ends the process at once, if it still runs, and waits for it.
 func (p *ferryProc) kill() {
 	if ok, _ := p.exited(); !ok {
-		p.cmd.Process.Kill()
+		killGroup(p.cmd)
 	}
 	<-p.done
 }

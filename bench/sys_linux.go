@@ -13,10 +13,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setPdeathsig has the kernel kill cmd when the harness dies, even by
-// SIGKILL, so no ferry process outlives a run.
-func setPdeathsig(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+// setProcAttr has the kernel kill cmd when the harness dies, even by
+// SIGKILL, so no relay outlives a run, and puts cmd in a process group of
+// its own, so that killGroup also ends any workers it forks (nginx).
+func setProcAttr(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+}
+
+// killGroup kills the process group cmd leads: the process and whatever it
+// forked, whose inherited stderr would otherwise keep the log reader, and
+// so the harness, waiting.
+func killGroup(cmd *exec.Cmd) {
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 }
 
 // userHZ is the unit of utime and stime in /proc/PID/stat. The kernel fixes
@@ -140,3 +148,65 @@ func pinProcess(pid, cpu int) error {
 // haproxyStop is HAProxy's soft stop: it exits 0 once its connections are
 // done.
 var haproxyStop os.Signal = syscall.SIGUSR1
+
+// nginxStop is nginx's graceful shutdown: workers finish their connections
+// and the master exits 0.
+var nginxStop os.Signal = syscall.SIGQUIT
+
+// children returns the pids whose parent is pid, from /proc.
+func children(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		// After the command's closing parenthesis: state, then ppid.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if f := strings.Fields(s[i+1:]); i >= 0 && len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// treeCPU is processCPU of pid and of its children: a relay with worker
+// processes (nginx) is measured whole. ferry and HAProxy have none.
+func treeCPU(pid int) (cpuTimes, error) {
+	t, err := processCPU(pid)
+	if err != nil {
+		return t, err
+	}
+	for _, c := range children(pid) {
+		if ct, err := processCPU(c); err == nil {
+			t.user += ct.user
+			t.sys += ct.sys
+		}
+	}
+	return t, nil
+}
+
+// treeMem is processMem of pid plus its children's: resident memory added
+// up, and the sum of their peaks (an upper bound of the tree's peak).
+func treeMem(pid int) (memKiB, error) {
+	m, err := processMem(pid)
+	if err != nil {
+		return m, err
+	}
+	for _, c := range children(pid) {
+		if cm, err := processMem(c); err == nil {
+			m.rss += cm.rss
+			m.peak += cm.peak
+		}
+	}
+	return m, nil
+}

@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-// setPdeathsig does nothing: only Linux can tie a child's life to its
+// setProcAttr does nothing: only Linux can tie a child's life to its
 // parent's. The harness still kills its processes on every path it controls.
-func setPdeathsig(*exec.Cmd) {}
+func setProcAttr(*exec.Cmd) {}
+
+func killGroup(cmd *exec.Cmd) { cmd.Process.Kill() }
 
 type cpuTimes struct{ user, sys time.Duration }
 
@@ -36,3 +38,9 @@ func pinProcess(int, int) error { return errors.New("bench: CPU pinning needs Li
 
 // haproxyStop: without /proc the harness cannot measure HAProxy anyway.
 var haproxyStop = os.Interrupt
+
+var nginxStop = os.Interrupt
+
+func treeCPU(pid int) (cpuTimes, error) { return processCPU(pid) }
+
+func treeMem(pid int) (memKiB, error) { return processMem(pid) }

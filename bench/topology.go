@@ -6,12 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"time"
 )
 
@@ -19,8 +13,9 @@ import (
 // and the ferry processes (none for direct) between it and the backend.
 type setup struct {
 	addr     string
-	procs    []*ferryProc // server then client, or forward
+	procs    []*ferryProc // server then client, or forward, or an external relay
 	commands []string
+	cleanup  []func() // after the processes have exited
 }
 
 // start makes case c ready in front of the backend at backend: nothing for
@@ -96,80 +91,10 @@ func (p *plan) start(ctx context.Context, c caseSpec, backend string, env func(p
 		// its own at the backend.
 		return s, nil
 
-	case HAProxy:
-		return p.startHAProxy(wait, s, backend)
+	case HAProxy, Nginx:
+		return p.startExternal(wait, s, externals[c.topology], backend)
 	}
 	return nil, fmt.Errorf("bench: unknown topology %q", c.topology)
-}
-
-// haproxyConfig is one TCP hop with splicing both ways, the setup the
-// issue's targets quote: two threads, as the machine has two cores, and
-// timeouts long enough never to end a run.
-const haproxyConfig = `global
-    nbthread %d
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 1h
-    timeout server 1h
-    option splice-auto
-frontend bench
-    bind %s
-    default_backend backend
-backend backend
-    server only %s
-`
-
-// startHAProxy runs HAProxy as one TCP hop in front of backend, so the
-// engines stand beside a relay people already use.
-func (p *plan) startHAProxy(ctx context.Context, s *setup, backend string) (*setup, error) {
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		return nil, fmt.Errorf("haproxy topology: %w (install HAProxy, or leave the topology out)", err)
-	}
-	// HAProxy cannot report a kernel-chosen port, so take a free one and
-	// hand it over; the window in which another process could take it is
-	// a few milliseconds on a quiet machine.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir, err := os.MkdirTemp("", "ferry-bench-haproxy")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir) // HAProxy reads its config once, at start
-	cfgPath := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, haproxyConfig, runtime.NumCPU(), addr, backend), 0o600); err != nil {
-		return nil, err
-	}
-	args := []string{"-db", "-f", cfgPath}
-	h, err := startFerry(bin, HAProxy, nil, args...)
-	if err != nil {
-		return nil, err
-	}
-	h.stopSig = haproxyStop
-	s.procs = append(s.procs, h)
-	s.commands = append(s.commands, commandLine(bin, args, "")+" # "+strings.ReplaceAll(fmt.Sprintf(haproxyConfig, runtime.NumCPU(), addr, backend), "\n", "; "))
-	// Wait for the listening socket without connecting to it: a probe
-	// connection would reach the backend as a stream of its own.
-	for !listening(port) {
-		if ok, how := h.exited(); ok {
-			s.kill()
-			return nil, fmt.Errorf("haproxy %s before listening; its log ends:\n%s", how, h.logTail())
-		}
-		select {
-		case <-ctx.Done():
-			s.kill()
-			return nil, fmt.Errorf("haproxy did not listen on %s: %w", addr, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	s.addr = addr
-	return s, nil
 }
 
 // cpu returns each process's CPU so far.
@@ -219,14 +144,20 @@ func (s *setup) stop(timeout time.Duration) (map[string]map[string]uint64, error
 			counters[p.name] = c
 		}
 	}
+	s.kill()
 	return counters, errors.Join(errs...)
 }
 
-// kill ends every process at once.
+// kill ends every process at once, then cleans up after them. It is safe
+// to call more than once.
 func (s *setup) kill() {
 	for _, p := range s.procs {
 		p.kill()
 	}
+	for _, f := range s.cleanup {
+		f()
+	}
+	s.cleanup = nil
 }
 
 // diedNote says which ferry process exited, if one did, to explain a failed

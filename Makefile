@@ -28,12 +28,12 @@ bench-full: build
 	./bin/ferry-bench -ferry bin/ferry -preset full -out results
 
 # Separate profiling runs (never the timed ones): CPU and heap profiles of
-# the ferry server and client per engine for bulk and rr, drawn as flame
+# the ferry server and client per engine for bulk, rr and churn, drawn as flame
 # graphs in docs/flamegraphs/ (docs/analysis.md reads them).
 profile: build
 	rm -rf docs/flamegraphs/profiles
 	./bin/ferry-bench -ferry bin/ferry -profile docs/flamegraphs/profiles -topologies tunnel \
-		-workloads bulk-1,rr-c1 -repeats 1 -duration 5s -q > /dev/null
+		-workloads bulk-1,rr-c1,churn -repeats 1 -duration 5s -q > /dev/null
 	./bin/ferry-bench -flamegraphs docs/flamegraphs
 
 clean:

@@ -66,7 +66,11 @@ var Presets = map[string]Preset{
 		Repeats:    3,
 		Duration:   5 * time.Second,
 		Warmup:     time.Second,
-		IdleConns:  4000,
+		// 3,000, not more: a gocopy pair holds six fds in each ferry
+		// process (two sockets, two splice pipes), and at 20,000 fds, this
+		// machine's hard limit, 4,000 pairs ran the processes out of
+		// descriptors (results/20261123-222117-vm).
+		IdleConns: 3000,
 	},
 }
 

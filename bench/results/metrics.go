@@ -7,6 +7,7 @@ const (
 	MetricRPS         = "rps"          // rr, http: requests completed per second
 	MetricConnsPerSec = "conns_per_s"  // churn: connect-send-receive-close cycles per second
 	MetricOffered     = "offered_rps"  // rr open loop: the rate asked for
+	MetricErrors      = "errors"       // rr: requests that failed or went unanswered (at most 1%, or the run fails)
 	MetricP50         = "p50_us"       // latency percentiles, µs
 	MetricP90         = "p90_us"       //
 	MetricP99         = "p99_us"       //
@@ -32,6 +33,7 @@ var Catalogue = []Metric{
 	{MetricRPS, "req/s", Higher, "requests completed per second"},
 	{MetricConnsPerSec, "conn/s", Higher, "new connections per second, each carrying one request and its response"},
 	{MetricOffered, "req/s", Higher, "open loop: the request rate asked for"},
+	{MetricErrors, "requests", Lower, "rr: requests that failed or were still unanswered 1 s after the period; over 1% fails the run"},
 	{MetricP50, "µs", Lower, "median latency; open loop measured from the intended send time"},
 	{MetricP90, "µs", Lower, "90th percentile latency"},
 	{MetricP99, "µs", Lower, "99th percentile latency"},

@@ -25,17 +25,53 @@ const (
 	DefaultReconnectMin      = 500 * time.Millisecond
 	DefaultReconnectMax      = 30 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultAuthFailures      = 5
+	DefaultAuthFailurePeriod = 10 * time.Second
 )
 
 // ServerConfig configures a Server. Every zero field means the documented
-// default; Token is the one field that must be set.
+// default; Token, or Clients, must be set.
 type ServerConfig struct {
 	// Listen is the server port's address, carrying control and data
 	// connections. Zero means DefaultListen.
 	Listen string `toml:"listen"`
 	// Token is the shared secret clients prove they know. It never crosses
-	// the wire. Required.
+	// the wire. Required unless Clients is set; then it admits only the
+	// client ids Clients does not list.
 	Token string `toml:"token"`
+	// Clients gives clients tokens of their own, by stable client id (TOML
+	// [[clients]] with id and token). A listed id must present its own
+	// token, never the shared one, so one leaked token is revoked by
+	// changing its entry alone and a leaked shared token opens no listed
+	// id.
+	Clients []ClientToken `toml:"clients"`
+	// AuthFailures is how many failed authentications one source address
+	// may make in a burst; after that its control connections are closed
+	// unread until it earns another try, one per AuthFailurePeriod. Zero
+	// means DefaultAuthFailures and DefaultAuthFailurePeriod.
+	AuthFailures      int           `toml:"auth_failures"`
+	AuthFailurePeriod time.Duration `toml:"auth_failure_period"`
+	// MaxConns bounds the public connections open at once, across all
+	// tunnels; one more is reset at once and counted (conns_limited),
+	// never queued. Zero means as many as the process's file descriptor
+	// limit allows at six per connection, with 256 kept for everything
+	// else, so the server refuses cleanly before accept would fail: a
+	// public and a data socket, and with gocopy the two pipes the runtime
+	// splices each direction through (the reactors need two in all).
+	MaxConns int `toml:"max_conns"`
+	// MaxClients bounds the sessions (distinct client ids) the server
+	// holds at once; one more authenticates, is told CodeFull and retries
+	// later, and a client replacing its own session always gets in. Zero
+	// means no bound: every session needs a token, and max_conns bounds
+	// what they can open.
+	MaxClients int `toml:"max_clients"`
+	// MaxTunnelsPerClient bounds each session's tunnels. Zero means
+	// MaxTunnels, which is also the most it may be.
+	MaxTunnelsPerClient int `toml:"max_tunnels_per_client"`
+	// MaxConnsPerTunnel bounds each tunnel's public connections, so one
+	// busy or attacked tunnel cannot take the whole of MaxConns. Zero
+	// means no bound but MaxConns.
+	MaxConnsPerTunnel int `toml:"max_conns_per_tunnel"`
 	// Engine names the relay engine for public↔data pairs. Zero means
 	// DefaultEngine.
 	Engine string `toml:"engine"`
@@ -72,6 +108,26 @@ type ServerConfig struct {
 	Logger *slog.Logger `toml:"-"`
 
 	allowed portSet
+	tokens  map[string]string // Clients by id
+}
+
+// fdsPerConn is what one relayed public connection may hold open on the
+// server with the hungriest engine: two sockets and two splice pipes.
+const fdsPerConn = 6
+
+// A ClientToken is one client's own token.
+type ClientToken struct {
+	ID    string `toml:"id"`
+	Token string `toml:"token"`
+}
+
+// tokenFor returns the token client id must prove it knows: its own if
+// Clients lists it, else the shared one if set.
+func (c *ServerConfig) tokenFor(id string) (string, bool) {
+	if t, ok := c.tokens[id]; ok {
+		return t, true
+	}
+	return c.Token, c.Token != ""
 }
 
 // ClientConfig configures a Client. Server, Token and at least one tunnel
@@ -148,8 +204,46 @@ func (c *ServerConfig) Validate() error {
 	if err != nil {
 		return configErr("listen", "%q is not host:port: %v", c.Listen, err)
 	}
-	if c.Token == "" {
-		return configErr("token", "must be set (the shared secret clients present)")
+	if c.Token == "" && len(c.Clients) == 0 {
+		return configErr("token", "must be set (the shared secret clients present), or clients listed with their own")
+	}
+	c.tokens = make(map[string]string, len(c.Clients))
+	for i, ct := range c.Clients {
+		key := fmt.Sprintf("clients[%d]", i)
+		if err := checkName(key+".id", ct.ID); err != nil {
+			return err
+		}
+		if ct.Token == "" {
+			return configErr(key+".token", "must be set (client %q's own secret)", ct.ID)
+		}
+		if _, dup := c.tokens[ct.ID]; dup {
+			return configErr(key+".id", "%q is listed twice", ct.ID)
+		}
+		c.tokens[ct.ID] = ct.Token
+	}
+	if c.AuthFailures < 0 {
+		return configErr("auth_failures", "%d: want 0 (the default, %d) or more", c.AuthFailures, DefaultAuthFailures)
+	}
+	if c.AuthFailures == 0 {
+		c.AuthFailures = DefaultAuthFailures
+	}
+	if c.MaxConns < 0 {
+		return configErr("max_conns", "%d: want 0 (as many as the fd limit allows) or more", c.MaxConns)
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = max(1, (fdLimit()-256)/fdsPerConn)
+	}
+	if c.MaxClients < 0 {
+		return configErr("max_clients", "%d: want 0 (no bound) or more", c.MaxClients)
+	}
+	if c.MaxTunnelsPerClient < 0 || c.MaxTunnelsPerClient > MaxTunnels {
+		return configErr("max_tunnels_per_client", "%d: want 0 (the most, %d) to %d", c.MaxTunnelsPerClient, MaxTunnels, MaxTunnels)
+	}
+	if c.MaxTunnelsPerClient == 0 {
+		c.MaxTunnelsPerClient = MaxTunnels
+	}
+	if c.MaxConnsPerTunnel < 0 {
+		return configErr("max_conns_per_tunnel", "%d: want 0 (no bound but max_conns) or more", c.MaxConnsPerTunnel)
 	}
 	if c.Engine == "" {
 		c.Engine = DefaultEngine
@@ -171,6 +265,7 @@ func (c *ServerConfig) Validate() error {
 		{"data_timeout", &c.DataTimeout, DefaultDataTimeout},
 		{"idle_timeout", &c.IdleTimeout, 0},
 		{"shutdown_timeout", &c.ShutdownTimeout, DefaultShutdownTimeout},
+		{"auth_failure_period", &c.AuthFailurePeriod, DefaultAuthFailurePeriod},
 	} {
 		if err := defaultDuration(d.key, d.v, d.def); err != nil {
 			return err

@@ -75,6 +75,15 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"allow_ports", ServerConfig{Token: "t", AllowPorts: "6000-5000"}},
 		{"allow_ports", ServerConfig{Token: "t", AllowPorts: "http"}},
 		{"data_timeout", ServerConfig{Token: "t", DataTimeout: -time.Second}},
+		{"clients[0].id", ServerConfig{Clients: []ClientToken{{ID: "has space", Token: "x"}}}},
+		{"clients[0].token", ServerConfig{Clients: []ClientToken{{ID: "a"}}}},
+		{"clients[1].id", ServerConfig{Clients: []ClientToken{{ID: "a", Token: "x"}, {ID: "a", Token: "y"}}}},
+		{"auth_failures", ServerConfig{Token: "t", AuthFailures: -1}},
+		{"max_conns", ServerConfig{Token: "t", MaxConns: -1}},
+		{"max_clients", ServerConfig{Token: "t", MaxClients: -1}},
+		{"max_tunnels_per_client", ServerConfig{Token: "t", MaxTunnelsPerClient: MaxTunnels + 1}},
+		{"max_conns_per_tunnel", ServerConfig{Token: "t", MaxConnsPerTunnel: -1}},
+		{"auth_failure_period", ServerConfig{Token: "t", AuthFailurePeriod: -time.Second}},
 	} {
 		err := c.cfg.Validate()
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.key+":") {
@@ -88,7 +97,8 @@ func TestValidateDefaults(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if s.PublicBind != "127.0.0.1" || s.Engine != DefaultEngine || s.HeartbeatTimeout != DefaultHeartbeatTimeout || s.IdleTimeout != 0 {
+	if s.PublicBind != "127.0.0.1" || s.Engine != DefaultEngine || s.HeartbeatTimeout != DefaultHeartbeatTimeout || s.IdleTimeout != 0 ||
+		s.AuthFailures != DefaultAuthFailures || s.MaxConns != max(1, (fdLimit()-256)/fdsPerConn) || s.MaxConnsPerTunnel != 0 {
 		t.Errorf("defaults not applied: %+v", s)
 	}
 	c := ClientConfig{Server: "h:1", Token: "t", Tunnels: []TunnelConfig{{Name: "a", Local: "h:2"}}}
@@ -149,5 +159,36 @@ public_port = 6000
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want mention of %s", c.in, err, c.want)
 		}
+	}
+}
+
+func TestLoadTOMLClients(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.toml")
+	if err := os.WriteFile(p, []byte(`auth_failures = 3
+auth_failure_period = "1m"
+[[clients]]
+id = "alice"
+token = "alice-own"
+[[clients]]
+id = "bob"
+token = "bob-own"
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var cfg ServerConfig
+	if err := LoadTOML(p, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("clients without a shared token: %v", err)
+	}
+	if tok, ok := cfg.tokenFor("bob"); !ok || tok != "bob-own" {
+		t.Errorf("bob's token %q, %v", tok, ok)
+	}
+	if _, ok := cfg.tokenFor("carol"); ok {
+		t.Error("an unlisted id has a token with no shared token set")
+	}
+	if cfg.AuthFailures != 3 || cfg.AuthFailurePeriod != time.Minute {
+		t.Errorf("auth_failures %d, auth_failure_period %v", cfg.AuthFailures, cfg.AuthFailurePeriod)
 	}
 }

@@ -13,13 +13,13 @@ import (
 // rawClient speaks the control protocol by hand, so tests can send what a
 // well-behaved Client never would.
 type rawClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	id   [16]byte
 	key  []byte
 }
 
-func dialRaw(t *testing.T, srv *Server, clientID string) *rawClient {
+func dialRaw(t testing.TB, srv *Server, clientID string) *rawClient {
 	t.Helper()
 	c, err := net.Dial("tcp", srv.Addr().String())
 	if err != nil {
@@ -79,7 +79,7 @@ func (r *rawClient) expectFrame(typ byte) []byte {
 	}
 }
 
-func newTestServer(t *testing.T, mods ...func(*ServerConfig)) *Server {
+func newTestServer(t testing.TB, mods ...func(*ServerConfig)) *Server {
 	t.Helper()
 	// The default engine is registered in this test binary by the external
 	// tests' import of variants/all.

@@ -24,6 +24,9 @@ var (
 // says so.
 var errReplaced = errors.New("relay: replaced by a newer session with the same client id")
 
+// errServerFull: the server holds max_clients sessions and refused one more.
+var errServerFull = errors.New("relay: server full (max_clients)")
+
 // timeoutError is an error that satisfies net.Error with Timeout() true, so
 // callers that handle network timeouts handle these too.
 type timeoutError struct{ msg string }

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -36,4 +37,11 @@ func waitCtx(ctx context.Context, wg *sync.WaitGroup) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// sourceAddr is the IP address a connection comes from, IPv4-mapped IPv6
+// addresses unmapped, so that one host counts once whichever way it dials.
+func sourceAddr(c *net.TCPConn) netip.Addr {
+	ap := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	return ap.Addr().Unmap()
 }

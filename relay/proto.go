@@ -56,6 +56,7 @@ const (
 	CodeProtocol       byte = 3  // FrameError: malformed or unexpected frame
 	CodeReplaced       byte = 4  // FrameError: a newer session with this client id took over
 	CodeShutdown       byte = 5  // FrameError: the server is shutting down
+	CodeFull           byte = 6  // FrameError: the server holds max_clients sessions; try again later
 	CodePortInUse      byte = 10 // FrameRefused
 	CodePortNotAllowed byte = 11 // FrameRefused
 	CodeNameTaken      byte = 12 // FrameRefused: another client id holds the name
@@ -225,6 +226,8 @@ func codeText(code byte) string {
 		return "replaced by a newer session with the same client id"
 	case CodeShutdown:
 		return "server shutting down"
+	case CodeFull:
+		return "server full (max_clients sessions)"
 	case CodePortInUse:
 		return "public port in use"
 	case CodePortNotAllowed:
@@ -232,7 +235,7 @@ func codeText(code byte) string {
 	case CodeNameTaken:
 		return "tunnel name taken by another client"
 	case CodeTooMany:
-		return "too many tunnels"
+		return "too many tunnels for this client"
 	case CodeBindFailed:
 		return "server could not open the public port"
 	case CodeBadRequest:

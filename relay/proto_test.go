@@ -44,6 +44,7 @@ func TestWireConstants(t *testing.T) {
 		{"CodeProtocol", int(CodeProtocol), 3},
 		{"CodeReplaced", int(CodeReplaced), 4},
 		{"CodeShutdown", int(CodeShutdown), 5},
+		{"CodeFull", int(CodeFull), 6},
 		{"CodePortInUse", int(CodePortInUse), 10},
 		{"CodePortNotAllowed", int(CodePortNotAllowed), 11},
 		{"CodeNameTaken", int(CodeNameTaken), 12},

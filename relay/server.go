@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -37,13 +38,16 @@ const (
 	scLocalDialFailures
 	scRelaysDone
 	scProtocolErrors
+	scAuthLimited
+	scConnsLimited
+	scClientsLimited
 )
 
 var serverCounterNames = []string{
 	"sessions", "auth_failures", "sessions_replaced", "tunnels_registered",
 	"tunnels_refused", "public_conns", "pool_hits", "pool_misses", "data_conns",
 	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "queue_full", "public_dropped", "start_failed", "local_dial_failures",
-	"relays_done", "protocol_errors",
+	"relays_done", "protocol_errors", "auth_limited", "conns_limited", "clients_limited",
 }
 
 // A Server accepts ferry clients on one port, opens a public listener per
@@ -55,6 +59,12 @@ type Server struct {
 	ln     *net.TCPListener
 	engine Engine
 	count  *counters
+	// limiter counts failed authentications per source address and
+	// refuses an address that has run out of tries.
+	limiter *failureLimiter
+	// live counts public connections from accept to their end, for
+	// MaxConns.
+	live atomic.Int64
 
 	wg     sync.WaitGroup // every goroutine the server starts, but relays
 	relays sync.WaitGroup // live relays, for Shutdown
@@ -89,6 +99,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		ln:          ln.(*net.TCPListener),
 		engine:      e,
 		count:       newCounters(serverCounterNames...),
+		limiter:     newFailureLimiter(cfg.AuthFailures, cfg.AuthFailurePeriod),
 		sessions:    make(map[string]*session),
 		byID:        make(map[[16]byte]*session),
 		names:       make(map[string]*tunnel),
@@ -174,6 +185,14 @@ func (s *Server) handle(c *net.TCPConn) {
 		return
 	}
 	if kind == KindControl {
+		if !s.limiter.allow(sourceAddr(c)) {
+			// Closed unread and without a word: an address guessing
+			// tokens learns nothing and costs nothing but the accept.
+			s.untrack(c)
+			s.count.add(scAuthLimited)
+			c.Close()
+			return
+		}
 		s.handleControl(c, log)
 		return
 	}
@@ -225,9 +244,16 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 		writeFrame(c, FrameError, encoder{}.u8(CodeProtocol).str("invalid client id: "+err.Error()))
 		return nil, err
 	}
-	if !hmac.Equal(clientMAC(s.cfg.Token, serverNonce, clientNonce, id), sum) {
+	// An id with no token to check against fails exactly like a wrong
+	// token, so the answer does not tell which ids exist.
+	token, known := s.cfg.tokenFor(id)
+	if !known || !hmac.Equal(clientMAC(token, serverNonce, clientNonce, id), sum) {
 		s.count.add(scAuthFailures)
 		log.Warn("authentication failed", "client_id", id)
+		if s.limiter.failed(sourceAddr(c)) {
+			log.Warn("source address out of authentication tries; refusing its control connections until it earns more",
+				"tries", s.cfg.AuthFailures, "one_more_every", s.cfg.AuthFailurePeriod)
+		}
 		writeFrame(c, FrameError, encoder{}.u8(CodeAuthFailed).str("authentication failed: the token does not match the server's"))
 		return nil, ErrAuthFailed
 	}
@@ -235,7 +261,7 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 		srv:      s,
 		conn:     c,
 		clientID: id,
-		key:      sessionKey(s.cfg.Token, serverNonce, clientNonce),
+		key:      sessionKey(token, serverNonce, clientNonce),
 		tunnels:  make(map[uint32]*tunnel),
 		log:      s.log.With("client_id", id, "remote", c.RemoteAddr().String()),
 		done:     make(chan struct{}),
@@ -249,6 +275,13 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 		return nil, ErrServerClosed
 	}
 	old := s.sessions[id]
+	if old == nil && s.cfg.MaxClients > 0 && len(s.sessions) >= s.cfg.MaxClients {
+		s.mu.Unlock()
+		s.count.add(scClientsLimited)
+		log.Warn("refusing a client: the server holds max_clients sessions", "client_id", id, "max_clients", s.cfg.MaxClients)
+		writeFrame(c, FrameError, encoder{}.u8(CodeFull).str(fmt.Sprintf("the server holds its %d clients; try again later", s.cfg.MaxClients)))
+		return nil, errServerFull
+	}
 	s.sessions[id] = sess
 	s.byID[sess.id] = sess
 	sess.wg.Add(1) // the heartbeat; under s.mu, before stop can see the session and wait
@@ -261,7 +294,7 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 		old.notify(CodeReplaced)
 		old.close(errReplaced)
 	}
-	if err := writeFrame(c, FrameAuthOK, encoder{}.raw(sess.id[:]).raw(serverMAC(s.cfg.Token, serverNonce, clientNonce, sess.id[:]))); err != nil {
+	if err := writeFrame(c, FrameAuthOK, encoder{}.raw(sess.id[:]).raw(serverMAC(token, serverNonce, clientNonce, sess.id[:]))); err != nil {
 		sess.wg.Done() // the heartbeat counted above never starts
 		sess.close(err)
 		return nil, err
@@ -378,6 +411,7 @@ func (s *Server) stop() {
 func (s *Server) relay(t *tunnel, pc, dc *net.TCPConn) {
 	s.relays.Add(1)
 	s.engine.Relay(pc, dc, func(r Result) {
+		t.release()
 		s.count.add(scRelaysDone)
 		t.sess.log.Debug("public connection ended", "tunnel", t.name, "in", r.AtoB, "out", r.BtoA, "err", r.Err)
 		s.relays.Done()
@@ -545,8 +579,8 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 			}
 			return false, CodeNameTaken, fmt.Sprintf("tunnel name %q is held by client %q", name, other.sess.clientID)
 		}
-		if n >= MaxTunnels {
-			return false, CodeTooMany, fmt.Sprintf("at most %d tunnels per client", MaxTunnels)
+		if n >= s.cfg.MaxTunnelsPerClient {
+			return false, CodeTooMany, fmt.Sprintf("at most %d tunnels per client", s.cfg.MaxTunnelsPerClient)
 		}
 		return true, 0, ""
 	}
@@ -657,6 +691,35 @@ type tunnel struct {
 	closed  bool
 	idle    []*pooled // FIFO: the oldest idle data connection is used first
 	waiting []*waiter // public connections waiting for a data connection, FIFO
+	live    int       // public connections admitted and not yet ended
+}
+
+// admit counts a new public connection against the server's and the
+// tunnel's limits, or refuses it. Every admitted connection is released
+// exactly once, wherever it ends: reset in serve or by its data timeout,
+// dropped by close, or done relaying.
+func (t *tunnel) admit() bool {
+	s := t.sess.srv
+	if n := s.live.Add(1); n > int64(s.cfg.MaxConns) {
+		s.live.Add(-1)
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s.cfg.MaxConnsPerTunnel > 0 && t.live >= s.cfg.MaxConnsPerTunnel {
+		s.live.Add(-1)
+		return false
+	}
+	t.live++
+	return true
+}
+
+// release ends the count admit began.
+func (t *tunnel) release() {
+	t.mu.Lock()
+	t.live--
+	t.mu.Unlock()
+	t.sess.srv.live.Add(-1)
 }
 
 type waiter struct {
@@ -684,6 +747,15 @@ func (t *tunnel) acceptLoop() {
 		}
 		delay = 0
 		s.count.add(scPublicConns)
+		if !t.admit() {
+			// Refused at once, never queued: a reset, counted, and logged
+			// only at debug so a flood cannot flood the log too.
+			s.count.add(scConnsLimited)
+			t.sess.log.Debug("public connection over the connection limits; reset", "tunnel", t.name, "peer", pc.RemoteAddr().String(),
+				"max_conns", s.cfg.MaxConns, "max_conns_per_tunnel", s.cfg.MaxConnsPerTunnel)
+			abort(pc)
+			continue
+		}
 		t.sess.log.Debug("public connection", "tunnel", t.name, "peer", pc.RemoteAddr().String())
 		// Serving may write to the control connection; never let a slow
 		// one stall accepting.
@@ -708,6 +780,7 @@ func (t *tunnel) serve(pc *net.TCPConn) {
 			t.mu.Unlock()
 			s.count.add(scPublicDropped)
 			abort(pc)
+			t.release()
 			return
 		}
 		if len(t.idle) == 0 {
@@ -728,6 +801,7 @@ func (t *tunnel) serve(pc *net.TCPConn) {
 		s.count.add(scQueueFull)
 		t.sess.log.Warn("too many public connections waiting for data connections; resetting one", "tunnel", t.name, "waiting", MaxWaiting)
 		abort(pc)
+		t.release()
 		return
 	}
 	w := &waiter{pc: pc}
@@ -736,6 +810,7 @@ func (t *tunnel) serve(pc *net.TCPConn) {
 			s.count.add(scDataTimeouts)
 			t.sess.log.Warn("no data connection in time; resetting public connection", "tunnel", t.name, "peer", pc.RemoteAddr().String(), "waited", s.cfg.DataTimeout)
 			abort(pc)
+			t.release()
 		}
 	})
 	t.waiting = append(t.waiting, w)
@@ -817,6 +892,7 @@ func (t *tunnel) close() {
 		w.timer.Stop()
 		t.sess.srv.count.add(scPublicDropped)
 		abort(w.pc)
+		t.release()
 	}
 	if len(waiting) > 0 {
 		t.sess.log.Warn("tunnel closed with public connections waiting; reset them", "tunnel", t.name, "count", len(waiting))

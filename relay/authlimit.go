@@ -1,0 +1,91 @@
+package relay
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// maxLimitedAddrs bounds the addresses a failureLimiter tracks, so that a
+// flood from many addresses cannot grow it without bound. Past it, an
+// address with a full allowance is simply not recorded: such an address
+// has nothing to remember.
+const maxLimitedAddrs = 1 << 16
+
+// A failureLimiter rate-limits failed authentications per source address
+// with a token bucket: an address starts with burst tries, each failure
+// spends one, and one comes back every period. An address with no tries
+// left is refused before it is sent a challenge, so guessing tokens from
+// one address runs at one guess per period, while other addresses (the
+// real clients) are unaffected.
+type failureLimiter struct {
+	burst  float64
+	period time.Duration
+	now    func() time.Time // time.Now; tests move it
+
+	mu    sync.Mutex
+	addrs map[netip.Addr]*failBucket
+}
+
+type failBucket struct {
+	tries float64
+	last  time.Time // when tries was last brought up to date
+}
+
+func newFailureLimiter(burst int, period time.Duration) *failureLimiter {
+	return &failureLimiter{burst: float64(burst), period: period, now: time.Now, addrs: make(map[netip.Addr]*failBucket)}
+}
+
+// allow says whether addr may try to authenticate now.
+func (l *failureLimiter) allow(addr netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.addrs[addr]
+	if b == nil {
+		return true
+	}
+	if l.refill(b) >= l.burst {
+		delete(l.addrs, addr) // nothing left to remember
+	}
+	return b.tries >= 1
+}
+
+// failed spends one of addr's tries. It reports whether that was the last,
+// so the caller logs the moment an address becomes limited, once, rather
+// than every refusal after it.
+func (l *failureLimiter) failed(addr netip.Addr) (nowLimited bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.addrs[addr]
+	if b == nil {
+		if len(l.addrs) >= maxLimitedAddrs {
+			l.prune()
+		}
+		if len(l.addrs) >= maxLimitedAddrs {
+			return false
+		}
+		b = &failBucket{tries: l.burst, last: l.now()}
+		l.addrs[addr] = b
+	}
+	if l.refill(b) >= 1 {
+		b.tries--
+	}
+	return b.tries < 1
+}
+
+// refill brings b up to date and returns its tries.
+func (l *failureLimiter) refill(b *failBucket) float64 {
+	now := l.now()
+	b.tries = min(l.burst, b.tries+float64(now.Sub(b.last))/float64(l.period))
+	b.last = now
+	return b.tries
+}
+
+// prune forgets every address whose allowance has refilled.
+func (l *failureLimiter) prune() {
+	for a, b := range l.addrs {
+		if l.refill(b) >= l.burst {
+			delete(l.addrs, a)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -68,6 +69,14 @@ type ServerConfig struct {
 	// MaxTunnelsPerClient bounds each session's tunnels. Zero means
 	// MaxTunnels, which is also the most it may be.
 	MaxTunnelsPerClient int `toml:"max_tunnels_per_client"`
+	// Access limits who may connect to public ports, by source address,
+	// per tunnel name (TOML [[access]] with tunnel, allow and deny, each a
+	// list of CIDR prefixes or single addresses). Tunnel "*" is the rule
+	// for every tunnel without one of its own. Deny wins over allow; a
+	// non-empty allow admits only what it lists. A refused connection is
+	// reset right after accept, before any byte is forwarded, and counted
+	// (conns_denied). Zero means everyone may connect.
+	Access []AccessRule `toml:"access"`
 	// MaxConnsPerTunnel bounds each tunnel's public connections, so one
 	// busy or attacked tunnel cannot take the whole of MaxConns. Zero
 	// means no bound but MaxConns.
@@ -109,6 +118,61 @@ type ServerConfig struct {
 
 	allowed portSet
 	tokens  map[string]string // Clients by id
+	access  map[string]accessList
+}
+
+// An AccessRule is one tunnel's source address lists.
+type AccessRule struct {
+	Tunnel string   `toml:"tunnel"`
+	Allow  []string `toml:"allow"`
+	Deny   []string `toml:"deny"`
+}
+
+// An accessList is an AccessRule parsed.
+type accessList struct{ allow, deny []netip.Prefix }
+
+// admits says whether a connection from addr may reach the tunnel.
+func (a accessList) admits(addr netip.Addr) bool {
+	for _, p := range a.deny {
+		if p.Contains(addr) {
+			return false
+		}
+	}
+	if len(a.allow) == 0 {
+		return true
+	}
+	for _, p := range a.allow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// accessFor returns the lists for tunnel name: its own, else "*"'s.
+func (c *ServerConfig) accessFor(name string) (accessList, bool) {
+	if a, ok := c.access[name]; ok {
+		return a, true
+	}
+	a, ok := c.access["*"]
+	return a, ok
+}
+
+// parsePrefixes reads CIDR prefixes or single addresses (a /32 or /128).
+func parsePrefixes(key string, in []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(in))
+	for i, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, configErr(fmt.Sprintf("%s[%d]", key, i), "%q is neither a CIDR prefix nor an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // fdsPerConn is what one relayed public connection may hold open on the
@@ -241,6 +305,27 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.MaxTunnelsPerClient == 0 {
 		c.MaxTunnelsPerClient = MaxTunnels
+	}
+	c.access = make(map[string]accessList, len(c.Access))
+	for i, r := range c.Access {
+		key := fmt.Sprintf("access[%d]", i)
+		if r.Tunnel != "*" {
+			if err := checkName(key+".tunnel", r.Tunnel); err != nil {
+				return err
+			}
+		}
+		if _, dup := c.access[r.Tunnel]; dup {
+			return configErr(key+".tunnel", "%q has a rule already", r.Tunnel)
+		}
+		var a accessList
+		var err error
+		if a.allow, err = parsePrefixes(key+".allow", r.Allow); err != nil {
+			return err
+		}
+		if a.deny, err = parsePrefixes(key+".deny", r.Deny); err != nil {
+			return err
+		}
+		c.access[r.Tunnel] = a
 	}
 	if c.MaxConnsPerTunnel < 0 {
 		return configErr("max_conns_per_tunnel", "%d: want 0 (no bound but max_conns) or more", c.MaxConnsPerTunnel)

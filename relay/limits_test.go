@@ -8,28 +8,35 @@ import (
 	"time"
 )
 
-// dialPublic opens a public connection and, for an admitted one, waits for
-// the NeedData it causes, so that the server has counted it before the
-// test goes on.
-func dialPublic(t *testing.T, rc *rawClient, addr string, admitted bool) net.Conn {
+// dialPublic opens a public connection from local that the server admits,
+// and waits for the NeedData it causes, so that the server has counted it
+// before the test goes on.
+func dialPublic(t *testing.T, rc *rawClient, local, addr string) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if admitted {
-		rc.expectFrame(FrameNeedData)
-	}
-	return c
+	rc.expectFrame(FrameNeedData)
 }
 
-// expectReset reads from a public connection that must be refused at once.
-func expectReset(t *testing.T, c net.Conn) {
+// expectRefused dials a public port from local and expects the connection
+// to be refused at once: reset right after accept. The reset can beat the
+// dial's own check of the connection, so it shows either there or on the
+// first read.
+func expectRefused(t *testing.T, local, addr string) {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("read from a connection over the limit: %v, want a reset", err)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	c, err := d.Dial("tcp", addr)
+	if err == nil {
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("connection from %s to %s: %v, want a reset", local, addr, err)
 	}
 }
 
@@ -41,17 +48,17 @@ func TestMaxConns(t *testing.T) {
 	rc := dialRaw(t, srv, "raw")
 	_, a := rc.register("a")
 	_, b := rc.register("b")
-	dialPublic(t, rc, a, true)
-	dialPublic(t, rc, b, true)
-	expectReset(t, dialPublic(t, rc, a, false)) // the third, on either tunnel
+	dialPublic(t, rc, "127.0.0.1", a)
+	dialPublic(t, rc, "127.0.0.1", b)
+	expectRefused(t, "127.0.0.1", a) // the third, on either tunnel
 	if n := srv.Counters()["conns_limited"]; n != 1 {
 		t.Errorf("conns_limited = %d, want 1", n)
 	}
 	// Both held connections time out waiting for data connections, which
 	// gives their places back.
 	waitUntil(t, "both held connections to time out", func() bool { return srv.Counters()["data_timeouts"] == 2 })
-	dialPublic(t, rc, b, true)
-	dialPublic(t, rc, a, true)
+	dialPublic(t, rc, "127.0.0.1", b)
+	dialPublic(t, rc, "127.0.0.1", a)
 }
 
 func TestMaxConnsPerTunnel(t *testing.T) {
@@ -62,9 +69,9 @@ func TestMaxConnsPerTunnel(t *testing.T) {
 	rc := dialRaw(t, srv, "raw")
 	_, a := rc.register("a")
 	_, b := rc.register("b")
-	dialPublic(t, rc, a, true)
-	expectReset(t, dialPublic(t, rc, a, false))
-	dialPublic(t, rc, b, true) // another tunnel has its own bound
+	dialPublic(t, rc, "127.0.0.1", a)
+	expectRefused(t, "127.0.0.1", a)
+	dialPublic(t, rc, "127.0.0.1", b) // another tunnel has its own bound
 	if n := srv.Counters()["conns_limited"]; n != 1 {
 		t.Errorf("conns_limited = %d, want 1", n)
 	}
@@ -95,5 +102,36 @@ func TestMaxTunnelsPerClient(t *testing.T) {
 	d := decoder{b: rc.expectFrame(FrameRefused)}
 	if code := d.u8(); code != CodeTooMany {
 		t.Errorf("second tunnel refused with code %d, want TooMany (%d)", code, CodeTooMany)
+	}
+}
+
+func TestAccessRules(t *testing.T) {
+	srv := newTestServer(t, func(c *ServerConfig) {
+		c.DataTimeout = time.Hour
+		c.Access = []AccessRule{
+			{Tunnel: "web", Allow: []string{"127.0.0.1/32"}},
+			{Tunnel: "*", Allow: []string{"127.0.0.0/8"}, Deny: []string{"127.0.0.3"}},
+		}
+	})
+	rc := dialRaw(t, srv, "raw")
+	_, web := rc.register("web")
+	_, other := rc.register("other")
+	for _, tc := range []struct {
+		addr, from string
+		admitted   bool
+	}{
+		{web, "127.0.0.1", true},
+		{web, "127.0.0.2", false}, // web's own rule allows only 127.0.0.1
+		{other, "127.0.0.2", true},
+		{other, "127.0.0.3", false}, // deny wins over allow
+	} {
+		if tc.admitted {
+			dialPublic(t, rc, tc.from, tc.addr)
+		} else {
+			expectRefused(t, tc.from, tc.addr)
+		}
+	}
+	if n := srv.Counters()["conns_denied"]; n != 2 {
+		t.Errorf("conns_denied = %d, want 2", n)
 	}
 }

@@ -41,13 +41,14 @@ const (
 	scAuthLimited
 	scConnsLimited
 	scClientsLimited
+	scConnsDenied
 )
 
 var serverCounterNames = []string{
 	"sessions", "auth_failures", "sessions_replaced", "tunnels_registered",
 	"tunnels_refused", "public_conns", "pool_hits", "pool_misses", "data_conns",
 	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "queue_full", "public_dropped", "start_failed", "local_dial_failures",
-	"relays_done", "protocol_errors", "auth_limited", "conns_limited", "clients_limited",
+	"relays_done", "protocol_errors", "auth_limited", "conns_limited", "clients_limited", "conns_denied",
 }
 
 // A Server accepts ferry clients on one port, opens a public listener per
@@ -747,6 +748,12 @@ func (t *tunnel) acceptLoop() {
 		}
 		delay = 0
 		s.count.add(scPublicConns)
+		if a, ok := s.cfg.accessFor(t.name); ok && !a.admits(sourceAddr(pc)) {
+			s.count.add(scConnsDenied)
+			t.sess.log.Debug("public connection from a source the access rules deny; reset", "tunnel", t.name, "peer", pc.RemoteAddr().String())
+			abort(pc)
+			continue
+		}
 		if !t.admit() {
 			// Refused at once, never queued: a reset, counted, and logged
 			// only at debug so a flood cannot flood the log too.

@@ -28,6 +28,7 @@ const (
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultAuthFailures      = 5
 	DefaultAuthFailurePeriod = 10 * time.Second
+	DefaultMaxHandshakes     = 256
 )
 
 // ServerConfig configures a Server. Every zero field means the documented
@@ -69,6 +70,16 @@ type ServerConfig struct {
 	// MaxTunnelsPerClient bounds each session's tunnels. Zero means
 	// MaxTunnels, which is also the most it may be.
 	MaxTunnelsPerClient int `toml:"max_tunnels_per_client"`
+	// MaxHandshakesPerAddr bounds the connections one source address may
+	// have on the server port before they authenticate (control) or their
+	// header is read (data); more are closed at once and counted
+	// (handshakes_limited). Each holds an fd and a goroutine until
+	// HandshakeTimeout, so this is what stops one address from holding
+	// the server's descriptors with silent or trickling connections. A
+	// client's own data connections count while their header is read,
+	// which takes a moment; the default leaves room for bursts of them.
+	// Zero means DefaultMaxHandshakes.
+	MaxHandshakesPerAddr int `toml:"max_handshakes_per_addr"`
 	// Access limits who may connect to public ports, by source address,
 	// per tunnel name (TOML [[access]] with tunnel, allow and deny, each a
 	// list of CIDR prefixes or single addresses). Tunnel "*" is the rule
@@ -296,6 +307,12 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = max(1, (fdLimit()-256)/fdsPerConn)
+	}
+	if c.MaxHandshakesPerAddr < 0 {
+		return configErr("max_handshakes_per_addr", "%d: want 0 (the default, %d) or more", c.MaxHandshakesPerAddr, DefaultMaxHandshakes)
+	}
+	if c.MaxHandshakesPerAddr == 0 {
+		c.MaxHandshakesPerAddr = DefaultMaxHandshakes
 	}
 	if c.MaxClients < 0 {
 		return configErr("max_clients", "%d: want 0 (no bound) or more", c.MaxClients)

@@ -24,6 +24,10 @@ var (
 // says so.
 var errReplaced = errors.New("relay: replaced by a newer session with the same client id")
 
+// errTooManyHandshakes: a source address already has its share of
+// connections in their handshake.
+var errTooManyHandshakes = errors.New("relay: too many handshakes from one address")
+
 // errServerFull: the server holds max_clients sessions and refused one more.
 var errServerFull = errors.New("relay: server full (max_clients)")
 

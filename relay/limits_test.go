@@ -1,8 +1,10 @@
 package relay
 
 import (
+	"bytes"
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -134,4 +136,69 @@ func TestAccessRules(t *testing.T) {
 	if n := srv.Counters()["conns_denied"]; n != 2 {
 		t.Errorf("conns_denied = %d, want 2", n)
 	}
+}
+
+// TestSilentConnectionsBounded: one address opening many connections to the
+// server port and saying nothing holds at most MaxHandshakesPerAddr of them;
+// the rest are closed at once, and a real client on another address gets in.
+func TestSilentConnectionsBounded(t *testing.T) {
+	const limit, attack = 16, 200
+	srv := newTestServer(t, func(c *ServerConfig) {
+		c.MaxHandshakesPerAddr = limit
+		c.HandshakeTimeout = time.Hour // silent connections stay as long as they like
+	})
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	for range attack {
+		c, err := d.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	waitUntil(t, "the connections over the limit to be closed", func() bool {
+		return srv.Counters()["handshakes_limited"] == attack-limit
+	})
+	srv.mu.Lock()
+	held := srv.pending[netip.MustParseAddr("127.0.0.2")]
+	srv.mu.Unlock()
+	if held != limit {
+		t.Errorf("the server holds %d of the attacker's connections, want %d", held, limit)
+	}
+	dialRaw(t, srv, "real").conn.Close() // from 127.0.0.1
+}
+
+// TestTrickleCutOff: a connection sending its handshake a byte at a time is
+// closed when its one handshake deadline passes, however it trickles.
+func TestTrickleCutOff(t *testing.T) {
+	srv := newTestServer(t, func(c *ServerConfig) { c.HandshakeTimeout = 300 * time.Millisecond })
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A well-formed opening, so that only the deadline can end it early:
+	// the preamble and a whole Auth frame (whose proof fails at the end).
+	var auth bytes.Buffer
+	writeFrame(&auth, FrameAuth, encoder{}.raw(make([]byte, nonceLen)).raw(make([]byte, macLen)).str("slow"))
+	msg := append(preamble(KindControl), auth.Bytes()...)
+	for i, b := range msg { // 78 bytes at 100 ms: 7.8 s if never cut off
+		if _, err := c.Write([]byte{b}); err != nil {
+			return // cut off: writes fail once the server has reset the connection
+		}
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		buf := make([]byte, 512)
+		for {
+			_, err := c.Read(buf) // the challenge, then EOF once cut off
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				break
+			}
+			if err != nil {
+				if i == len(msg)-1 {
+					t.Fatal("the server waited for the whole trickle")
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("the whole trickled handshake went through without the connection being closed")
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,13 +43,14 @@ const (
 	scConnsLimited
 	scClientsLimited
 	scConnsDenied
+	scHandshakesLimited
 )
 
 var serverCounterNames = []string{
 	"sessions", "auth_failures", "sessions_replaced", "tunnels_registered",
 	"tunnels_refused", "public_conns", "pool_hits", "pool_misses", "data_conns",
 	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "queue_full", "public_dropped", "start_failed", "local_dial_failures",
-	"relays_done", "protocol_errors", "auth_limited", "conns_limited", "clients_limited", "conns_denied",
+	"relays_done", "protocol_errors", "auth_limited", "conns_limited", "clients_limited", "conns_denied", "handshakes_limited",
 }
 
 // A Server accepts ferry clients on one port, opens a public listener per
@@ -76,6 +78,7 @@ type Server struct {
 	byID        map[[16]byte]*session // by session id, for data headers
 	names       map[string]*tunnel    // every live tunnel by name
 	handshaking map[net.Conn]struct{} // connections not yet authenticated
+	pending     map[netip.Addr]int    // handshaking connections per source address
 	nextTunnel  uint32
 }
 
@@ -105,6 +108,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		byID:        make(map[[16]byte]*session),
 		names:       make(map[string]*tunnel),
 		handshaking: make(map[net.Conn]struct{}),
+		pending:     make(map[netip.Addr]int),
 	}, nil
 }
 
@@ -132,9 +136,17 @@ func (s *Server) Serve() error {
 			continue
 		}
 		delay = 0
-		if !s.track(c) {
+		switch err := s.track(c); {
+		case errors.Is(err, ErrServerClosed):
 			c.Close()
 			return ErrServerClosed
+		case err != nil:
+			// One address holding many connections in their handshake
+			// (silent, or a byte at a time) is cut off at once: counted,
+			// not logged, so a flood cannot flood the log.
+			s.count.add(scHandshakesLimited)
+			c.Close()
+			continue
 		}
 		go func() {
 			defer s.wg.Done()
@@ -151,22 +163,37 @@ func (s *Server) isClosed() bool {
 
 // track records a connection in its handshake, so Close can cut it short,
 // and counts its goroutine in s.wg under the lock stop takes, so Close never
-// waits on a WaitGroup that can still grow.
-func (s *Server) track(c net.Conn) bool {
+// waits on a WaitGroup that can still grow. It refuses a connection whose
+// source address already has MaxHandshakesPerAddr in their handshake: every
+// one holds an fd and a goroutine until its handshake deadline.
+func (s *Server) track(c *net.TCPConn) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return ErrServerClosed
 	}
+	addr := sourceAddr(c)
+	if s.pending[addr] >= s.cfg.MaxHandshakesPerAddr {
+		return errTooManyHandshakes
+	}
+	s.pending[addr]++
 	s.handshaking[c] = struct{}{}
 	s.wg.Add(1)
-	return true
+	return nil
 }
 
-func (s *Server) untrack(c net.Conn) {
+// untrack ends a connection's handshake; calling it again does nothing.
+func (s *Server) untrack(c *net.TCPConn) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.handshaking[c]; !ok {
+		return
+	}
 	delete(s.handshaking, c)
-	s.mu.Unlock()
+	addr := sourceAddr(c)
+	if s.pending[addr]--; s.pending[addr] <= 0 {
+		delete(s.pending, addr)
+	}
 }
 
 // handle reads the preamble and dispatches by kind. Every read before

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package relay_test
+
+func fdLimit() int { return 1 << 30 }

@@ -89,3 +89,27 @@ func (l *failureLimiter) prune() {
 		}
 	}
 }
+
+// take spends one of addr's tries if it has one, and says whether it did:
+// allow and failed in one step, for a limiter that rations something other
+// than authentication (the server's warnings about junk).
+func (l *failureLimiter) take(addr netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.addrs[addr]
+	if b == nil {
+		if len(l.addrs) >= maxLimitedAddrs {
+			l.prune()
+		}
+		if len(l.addrs) >= maxLimitedAddrs {
+			return false
+		}
+		b = &failBucket{tries: l.burst, last: l.now()}
+		l.addrs[addr] = b
+	}
+	if l.refill(b) < 1 {
+		return false
+	}
+	b.tries--
+	return true
+}

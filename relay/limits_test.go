@@ -2,9 +2,13 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -201,4 +205,52 @@ func TestTrickleCutOff(t *testing.T) {
 		}
 	}
 	t.Fatal("the whole trickled handshake went through without the connection being closed")
+}
+
+// countingHandler counts the log records with each message.
+type countingHandler struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler            { return h }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n[r.Message]++
+	return nil
+}
+
+func (h *countingHandler) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n[msg]
+}
+
+// TestJunkWarningsRationed: anyone can send junk to the server port, so a
+// flood of it is counted in full but logged once per address per period.
+func TestJunkWarningsRationed(t *testing.T) {
+	logs := &countingHandler{n: map[string]int{}}
+	srv := newTestServer(t, func(c *ServerConfig) { c.Logger = slog.New(logs) })
+	for _, from := range []string{"127.0.0.2", "127.0.0.3"} {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		for range 20 {
+			c, err := d.Dial("tcp", srv.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			io.ReadAll(c) // until the server closes it
+			c.Close()
+		}
+	}
+	if n := srv.Counters()["protocol_errors"]; n != 40 {
+		t.Errorf("protocol_errors = %d, want 40", n)
+	}
+	if n := logs.count("closing connection: bad preamble"); n != 2 {
+		t.Errorf("%d warnings for 40 junk connections from 2 addresses, want 2", n)
+	}
 }

@@ -65,6 +65,9 @@ type Server struct {
 	// limiter counts failed authentications per source address and
 	// refuses an address that has run out of tries.
 	limiter *failureLimiter
+	// junkLog rations warnings about junk from unauthenticated connections
+	// to one per source address per junkLogPeriod.
+	junkLog *failureLimiter
 	// live counts public connections from accept to their end, for
 	// MaxConns.
 	live atomic.Int64
@@ -104,6 +107,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		engine:      e,
 		count:       newCounters(serverCounterNames...),
 		limiter:     newFailureLimiter(cfg.AuthFailures, cfg.AuthFailurePeriod),
+		junkLog:     newFailureLimiter(1, junkLogPeriod),
 		sessions:    make(map[string]*session),
 		byID:        make(map[[16]byte]*session),
 		names:       make(map[string]*tunnel),
@@ -196,6 +200,20 @@ func (s *Server) untrack(c *net.TCPConn) {
 	}
 }
 
+// junkLogPeriod is how often one source address may have a warning about
+// its junk logged.
+const junkLogPeriod = 10 * time.Second
+
+// warnJunk logs a warning about what an unauthenticated connection sent, at
+// most once per source address per junkLogPeriod: anyone may send junk to
+// the server port, and a flood of it must not flood the log. The counters
+// count every one.
+func (s *Server) warnJunk(c *net.TCPConn, log *slog.Logger, msg string, args ...any) {
+	if s.junkLog.take(sourceAddr(c)) {
+		log.Warn(msg, args...)
+	}
+}
+
 // handle reads the preamble and dispatches by kind. Every read before
 // authentication has the handshake deadline.
 func (s *Server) handle(c *net.TCPConn) {
@@ -208,7 +226,7 @@ func (s *Server) handle(c *net.TCPConn) {
 		if errors.Is(err, ErrBadVersion) {
 			writeFrame(c, FrameError, encoder{}.u8(CodeBadVersion).str(err.Error()))
 		}
-		log.Warn("closing connection: bad preamble", "err", err)
+		s.warnJunk(c, log, "closing connection: bad preamble", "err", err)
 		c.Close()
 		return
 	}
@@ -262,13 +280,13 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 	}
 	if err != nil {
 		s.count.add(scProtocolErrors)
-		log.Warn("closing control connection before auth", "err", err)
+		s.warnJunk(c, log, "closing control connection before auth", "err", err)
 		writeFrame(c, FrameError, encoder{}.u8(CodeProtocol).str(err.Error()))
 		return nil, err
 	}
 	if err := checkName("id", id); err != nil {
 		s.count.add(scProtocolErrors)
-		log.Warn("closing control connection: invalid client id", "err", err)
+		s.warnJunk(c, log, "closing control connection: invalid client id", "err", err)
 		writeFrame(c, FrameError, encoder{}.u8(CodeProtocol).str("invalid client id: "+err.Error()))
 		return nil, err
 	}
@@ -345,14 +363,14 @@ func (s *Server) handleData(c *net.TCPConn, log *slog.Logger) {
 	var b [dataHeaderLen]byte
 	if _, err := io.ReadFull(c, b[:]); err != nil {
 		s.count.add(scProtocolErrors)
-		log.Warn("closing data connection: short header", "err", err)
+		s.warnJunk(c, log, "closing data connection: short header", "err", err)
 		c.Close()
 		return
 	}
 	h, sum := parseDataHeader(b[:])
 	refuse := func(code byte) {
 		s.count.add(scDataRefused)
-		log.Warn("data connection refused", "reason", codeText(code), "tunnel_id", h.tunnel)
+		s.warnJunk(c, log, "data connection refused", "reason", codeText(code), "tunnel_id", h.tunnel)
 		c.Write([]byte{DataRefused, 1, code})
 		c.Close()
 	}

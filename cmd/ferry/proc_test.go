@@ -89,7 +89,18 @@ type proc struct {
 // cleanup if it is still running.
 func startFerry(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(ferryBinary(t), append(args, "--log-format", "json", "--log-level", "debug")...)
+	return startFerryIn(t, "", name, args...)
+}
+
+// startFerryIn is startFerry inside the network namespace netns (none when
+// empty), through `ip netns exec`, which execs ferry in place.
+func startFerryIn(t *testing.T, netns, name string, args ...string) *proc {
+	t.Helper()
+	args = append(args, "--log-format", "json", "--log-level", "debug")
+	cmd := exec.Command(ferryBinary(t), args...)
+	if netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, ferryBinary(t)}, args...)...)
+	}
 	setPdeathsig(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

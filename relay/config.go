@@ -80,6 +80,11 @@ type ServerConfig struct {
 	// which takes a moment; the default leaves room for bursts of them.
 	// Zero means DefaultMaxHandshakes.
 	MaxHandshakesPerAddr int `toml:"max_handshakes_per_addr"`
+	// MaxHandshakes bounds the connections in their handshake from all
+	// addresses together, so a flood from many addresses cannot take the
+	// descriptors that sessions and relays need. Zero means a quarter of
+	// the process's file descriptor limit.
+	MaxHandshakes int `toml:"max_handshakes"`
 	// Access limits who may connect to public ports, by source address,
 	// per tunnel name (TOML [[access]] with tunnel, allow and deny, each a
 	// list of CIDR prefixes or single addresses). Tunnel "*" is the rule
@@ -313,6 +318,12 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.MaxHandshakesPerAddr == 0 {
 		c.MaxHandshakesPerAddr = DefaultMaxHandshakes
+	}
+	if c.MaxHandshakes < 0 {
+		return configErr("max_handshakes", "%d: want 0 (a quarter of the fd limit) or more", c.MaxHandshakes)
+	}
+	if c.MaxHandshakes == 0 {
+		c.MaxHandshakes = max(64, fdLimit()/4)
 	}
 	if c.MaxClients < 0 {
 		return configErr("max_clients", "%d: want 0 (no bound) or more", c.MaxClients)

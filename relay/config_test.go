@@ -82,6 +82,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"max_conns", ServerConfig{Token: "t", MaxConns: -1}},
 		{"max_clients", ServerConfig{Token: "t", MaxClients: -1}},
 		{"max_handshakes_per_addr", ServerConfig{Token: "t", MaxHandshakesPerAddr: -1}},
+		{"max_handshakes", ServerConfig{Token: "t", MaxHandshakes: -1}},
 		{"access[0].allow[1]", ServerConfig{Token: "t", Access: []AccessRule{{Tunnel: "web", Allow: []string{"10.0.0.0/8", "10.0.0.0/33"}}}}},
 		{"access[0].deny[0]", ServerConfig{Token: "t", Access: []AccessRule{{Tunnel: "*", Deny: []string{"example.com"}}}}},
 		{"access[0].tunnel", ServerConfig{Token: "t", Access: []AccessRule{{Tunnel: "has space"}}}},

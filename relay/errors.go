@@ -25,7 +25,7 @@ var (
 var errReplaced = errors.New("relay: replaced by a newer session with the same client id")
 
 // errTooManyHandshakes: a source address already has its share of
-// connections in their handshake.
+// connections in their handshake, or the server has all it takes.
 var errTooManyHandshakes = errors.New("relay: too many handshakes from one address")
 
 // errServerFull: the server holds max_clients sessions and refused one more.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -169,6 +170,38 @@ func TestSilentConnectionsBounded(t *testing.T) {
 		t.Errorf("the server holds %d of the attacker's connections, want %d", held, limit)
 	}
 	dialRaw(t, srv, "real").conn.Close() // from 127.0.0.1
+}
+
+// TestHandshakesBoundedInTotal: many addresses together hold at most
+// MaxHandshakes connections in their handshake; once they go, a real client
+// gets in.
+func TestHandshakesBoundedInTotal(t *testing.T) {
+	const limit = 8
+	srv := newTestServer(t, func(c *ServerConfig) {
+		c.MaxHandshakes = limit
+		c.HandshakeTimeout = time.Hour
+	})
+	var conns []net.Conn
+	for i := range 3 * limit {
+		from := net.ParseIP(fmt.Sprintf("127.0.1.%d", 1+i)) // a different address each
+		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: from}}).Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	waitUntil(t, "the connections over the total to be closed", func() bool {
+		return srv.Counters()["handshakes_limited"] == 2*limit
+	})
+	for _, c := range conns {
+		c.Close()
+	}
+	waitUntil(t, "the silent connections to be gone", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.handshaking) == 0
+	})
+	dialRaw(t, srv, "real").conn.Close()
 }
 
 // TestTrickleCutOff: a connection sending its handshake a byte at a time is

@@ -168,8 +168,9 @@ func (s *Server) isClosed() bool {
 // track records a connection in its handshake, so Close can cut it short,
 // and counts its goroutine in s.wg under the lock stop takes, so Close never
 // waits on a WaitGroup that can still grow. It refuses a connection whose
-// source address already has MaxHandshakesPerAddr in their handshake: every
-// one holds an fd and a goroutine until its handshake deadline.
+// source address already has MaxHandshakesPerAddr in their handshake, or
+// when MaxHandshakes are: every one holds an fd and a goroutine until its
+// handshake deadline.
 func (s *Server) track(c *net.TCPConn) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,7 +178,7 @@ func (s *Server) track(c *net.TCPConn) error {
 		return ErrServerClosed
 	}
 	addr := sourceAddr(c)
-	if s.pending[addr] >= s.cfg.MaxHandshakesPerAddr {
+	if s.pending[addr] >= s.cfg.MaxHandshakesPerAddr || len(s.handshaking) >= s.cfg.MaxHandshakes {
 		return errTooManyHandshakes
 	}
 	s.pending[addr]++

@@ -20,6 +20,7 @@ func serverFlags(cfg *relay.ServerConfig, file *string, lf *logFlags, stderr io.
 	fs.StringVar(&cfg.PublicBind, "public-bind", "", "`host` public ports bind to (default --listen's host)")
 	fs.StringVar(&cfg.AllowPorts, "allow-ports", "", "public `ports` clients may ask for, e.g. 6000-6100,8080 (default any)")
 	fs.IntVar(&cfg.MaxHandshakesPerAddr, "max-handshakes-per-addr", relay.DefaultMaxHandshakes, "connections one source address may have on the server port before they authenticate")
+	fs.IntVar(&cfg.MaxHandshakes, "max-handshakes", 0, "connections on the server port before they authenticate, all addresses (default 0: a quarter of the fd limit)")
 	fs.IntVar(&cfg.MaxClients, "max-clients", 0, "client sessions held at once; one more is told to retry later (default 0: no bound)")
 	fs.IntVar(&cfg.MaxTunnelsPerClient, "max-tunnels-per-client", relay.MaxTunnels, "tunnels each client may open")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "public connections open at once, all tunnels; more are reset (default 0: as many as the fd limit allows)")

@@ -56,21 +56,31 @@ func (l *failureLimiter) allow(addr netip.Addr) bool {
 func (l *failureLimiter) failed(addr netip.Addr) (nowLimited bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.addrs[addr]
+	b := l.bucket(addr)
 	if b == nil {
-		if len(l.addrs) >= maxLimitedAddrs {
-			l.prune()
-		}
-		if len(l.addrs) >= maxLimitedAddrs {
-			return false
-		}
-		b = &failBucket{tries: l.burst, last: l.now()}
-		l.addrs[addr] = b
+		return false
 	}
 	if l.refill(b) >= 1 {
 		b.tries--
 	}
 	return b.tries < 1
+}
+
+// bucket returns addr's bucket, made full if it had none; nil when the
+// limiter tracks as many addresses as it may, none of them full.
+func (l *failureLimiter) bucket(addr netip.Addr) *failBucket {
+	if b := l.addrs[addr]; b != nil {
+		return b
+	}
+	if len(l.addrs) >= maxLimitedAddrs {
+		l.prune()
+	}
+	if len(l.addrs) >= maxLimitedAddrs {
+		return nil
+	}
+	b := &failBucket{tries: l.burst, last: l.now()}
+	l.addrs[addr] = b
+	return b
 }
 
 // refill brings b up to date and returns its tries.
@@ -96,18 +106,8 @@ func (l *failureLimiter) prune() {
 func (l *failureLimiter) take(addr netip.Addr) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.addrs[addr]
-	if b == nil {
-		if len(l.addrs) >= maxLimitedAddrs {
-			l.prune()
-		}
-		if len(l.addrs) >= maxLimitedAddrs {
-			return false
-		}
-		b = &failBucket{tries: l.burst, last: l.now()}
-		l.addrs[addr] = b
-	}
-	if l.refill(b) < 1 {
+	b := l.bucket(addr)
+	if b == nil || l.refill(b) < 1 {
 		return false
 	}
 	b.tries--

@@ -22,11 +22,11 @@ type Sink struct {
 	ln net.Listener
 	wg sync.WaitGroup // the accept loop and one reader per connection
 
-	mu       sync.Mutex
-	closed   bool
-	conns    map[net.Conn]struct{} // live connections, closed by Close
-	received []Received            // finished streams, in the order they ended
-	changed  chan struct{}         // closed and replaced when received grows
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{} // live connections, closed by Close
+
+	received record[Received]
 }
 
 // readSize is the Sink's read buffer, one per connection, alive as long as
@@ -39,7 +39,7 @@ func NewSink(addr string) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{ln: ln, conns: make(map[net.Conn]struct{}), changed: make(chan struct{})}
+	s := &Sink{ln: ln, conns: make(map[net.Conn]struct{})}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -86,36 +86,16 @@ func (s *Sink) read(c net.Conn) {
 	c.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
-	s.received = append(s.received, r)
-	close(s.changed)
-	s.changed = make(chan struct{})
 	s.mu.Unlock()
+	s.received.add(r)
 }
 
 // Received returns the streams that have ended so far.
-func (s *Sink) Received() []Received {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Received(nil), s.received...)
-}
+func (s *Sink) Received() []Received { return s.received.all() }
 
 // Wait blocks until at least n streams have ended, and returns all that
 // have, or ctx's error.
-func (s *Sink) Wait(ctx context.Context, n int) ([]Received, error) {
-	for {
-		s.mu.Lock()
-		got, ch := len(s.received), s.changed
-		s.mu.Unlock()
-		if got >= n {
-			return s.Received(), nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-ch:
-		}
-	}
-}
+func (s *Sink) Wait(ctx context.Context, n int) ([]Received, error) { return s.received.wait(ctx, n) }
 
 // Close stops accepting, closes every live connection (their streams are
 // recorded with an error) and returns when every goroutine has ended.

@@ -56,11 +56,11 @@ type Source struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the accept loop and one goroutine per connection
 
-	mu      sync.Mutex
-	closed  bool
-	conns   map[net.Conn]struct{} // live connections, closed by Close
-	sent    []Sent                // finished streams, in the order they ended
-	changed chan struct{}         // closed and replaced when sent grows
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{} // live connections, closed by Close
+
+	sent record[Sent]
 }
 
 // NewSource listens on addr (such as "127.0.0.1:0") and starts accepting.
@@ -72,7 +72,7 @@ func NewSource(addr string) (*Source, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Source{
 		ln: ln, ctx: ctx, cancel: cancel,
-		conns: make(map[net.Conn]struct{}), changed: make(chan struct{}),
+		conns: make(map[net.Conn]struct{}),
 	}
 	s.wg.Add(1)
 	go s.accept()
@@ -105,11 +105,7 @@ func (s *Source) accept() {
 func (s *Source) serve(c net.Conn) {
 	defer s.wg.Done()
 	r := s.send(c)
-	s.mu.Lock()
-	s.sent = append(s.sent, r)
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
+	s.sent.add(r)
 	if r.Err == nil {
 		// The stream is recorded as soon as its last byte is queued, so
 		// a harness can compare without depending on the close path.
@@ -141,29 +137,11 @@ func (s *Source) send(c net.Conn) Sent {
 }
 
 // Sent returns the streams that have ended so far.
-func (s *Source) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
+func (s *Source) Sent() []Sent { return s.sent.all() }
 
 // Wait blocks until at least n streams have ended, and returns all that
 // have, or ctx's error.
-func (s *Source) Wait(ctx context.Context, n int) ([]Sent, error) {
-	for {
-		s.mu.Lock()
-		got, ch := len(s.sent), s.changed
-		s.mu.Unlock()
-		if got >= n {
-			return s.Sent(), nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-ch:
-		}
-	}
-}
+func (s *Source) Wait(ctx context.Context, n int) ([]Sent, error) { return s.sent.wait(ctx, n) }
 
 // Close stops accepting, closes every live connection (a stream cut short
 // is recorded with an error) and returns when every goroutine has ended.

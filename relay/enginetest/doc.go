@@ -16,14 +16,22 @@
 // Under the race detector the largest payload and the number of concurrent
 // pairs shrink (see RaceEnabled).
 //
+// RunStreams runs the same scenarios for an engine that implements
+// relay.StreamRelayer, through RelayStreams, with b <-> C2 a TLS 1.3
+// connection (a throwaway self-signed certificate, made in memory) and a
+// still plain TCP: the engine relays between a relay.TCPStream and a
+// relay.TLSStream, the case of a TLS data connection.
+//
 // An engine is tested by being registered and imported by variants/all,
-// whose test runs the suite for every registered engine. To run it on one
-// engine directly:
+// whose test runs the suite for every registered engine, and RunStreams for
+// every one that relays Streams. To run it on one engine directly:
 //
 //	func TestConformance(t *testing.T) {
-//		enginetest.Run(t, func(o relay.Options) (relay.Engine, error) {
+//		newEngine := func(o relay.Options) (relay.Engine, error) {
 //			return relay.NewEngine("myengine", o)
-//		})
+//		}
+//		enginetest.Run(t, newEngine)
+//		enginetest.RunStreams(t, newEngine) // if it implements relay.StreamRelayer
 //	}
 //
 // NewPair is exported for engine packages' own tests and benchmarks.

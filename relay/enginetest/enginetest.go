@@ -19,6 +19,40 @@ import (
 // each checks that the process's fds and goroutines come back to where they
 // were, which parallel scenarios would blur.
 func Run(t *testing.T, newEngine func(relay.Options) (relay.Engine, error)) {
+	run(t, target{newEngine: newEngine})
+}
+
+// RunStreams runs the same scenarios through RelayStreams, with the engine's
+// b a TLS 1.3 connection: C2 is a TLS client, and the engine gets the TLS
+// server end, its handshake done, as relay.TLSStream; a stays plain TCP, as
+// relay.TCPStream. It fails t if the engine does not implement
+// relay.StreamRelayer; which engines must is for the caller to say.
+func RunStreams(t *testing.T, newEngine func(relay.Options) (relay.Engine, error)) {
+	t.Helper()
+	e, err := newEngine(relay.Options{})
+	if err != nil {
+		t.Fatalf("new engine: %v", err)
+	}
+	_, ok := e.(relay.StreamRelayer)
+	e.Close()
+	if !ok {
+		t.Fatalf("engine %T does not implement relay.StreamRelayer", e)
+	}
+	// Made once, before any scenario, so that a failure shows once.
+	if _, err := tlsConfigs(); err != nil {
+		t.Fatal(err)
+	}
+	run(t, target{newEngine: newEngine, tls: true})
+}
+
+// A target is what the scenarios run against: how to make an engine, and
+// how to hand it pairs.
+type target struct {
+	newEngine func(relay.Options) (relay.Engine, error)
+	tls       bool // pairs go to RelayStreams, b over TLS; see RunStreams
+}
+
+func run(t *testing.T, tg target) {
 	// The runtime's network poller opens its fds on first use and keeps
 	// them; open it now so that no scenario's baseline misses them.
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -28,15 +62,13 @@ func Run(t *testing.T, newEngine func(relay.Options) (relay.Engine, error)) {
 	ln.Close()
 
 	for _, s := range scenarios {
-		t.Run(s.name, func(t *testing.T) { s.run(t, newEngine) })
+		t.Run(s.name, func(t *testing.T) { s.run(t, tg) })
 	}
 }
 
-type newEngineFunc = func(relay.Options) (relay.Engine, error)
-
 var scenarios = []struct {
 	name string
-	run  func(*testing.T, newEngineFunc)
+	run  func(*testing.T, target)
 }{
 	{name: "payload", run: testPayloads},
 	{name: "half_close", run: testHalfClose},
@@ -63,10 +95,10 @@ func (h *harness) exchange(p *Pair, nAB, nBA int64, seed uint64) {
 	}
 	var rAB, rBA got
 	var wAB, wBA [32]byte
-	sendAB := h.goErr(func() (err error) { wAB, err = send(p.C1, sAB, sendOpts{}); return err })
-	sendBA := h.goErr(func() (err error) { wBA, err = send(p.C2, sBA, sendOpts{}); return err })
-	recvAB := h.goErr(func() (err error) { rAB.n, rAB.sum, err = recv(p.C2, nil); return err })
-	recvBA := h.goErr(func() (err error) { rBA.n, rBA.sum, err = recv(p.C1, nil); return err })
+	sendAB := h.goErr(func() (err error) { wAB, err = send(p.s1, sAB, sendOpts{}); return err })
+	sendBA := h.goErr(func() (err error) { wBA, err = send(p.s2, sBA, sendOpts{}); return err })
+	recvAB := h.goErr(func() (err error) { rAB.n, rAB.sum, err = recv(p.s2, nil); return err })
+	recvBA := h.goErr(func() (err error) { rBA.n, rBA.sum, err = recv(p.s1, nil); return err })
 	for _, w := range []struct {
 		ch   <-chan error
 		what string
@@ -100,7 +132,7 @@ func checkResult(t *testing.T, r relay.Result, nAB, nBA int64) {
 // Payloads of every size, one way and both ways at once, with and without an
 // idle timeout, since an engine may move bytes differently when it has to
 // watch for idleness.
-func testPayloads(t *testing.T, newEngine newEngineFunc) {
+func testPayloads(t *testing.T, tg target) {
 	for _, idle := range []time.Duration{0, time.Minute} {
 		for _, size := range []int64{0, 1, 64 << 10, LargePayload} {
 			for _, dir := range []struct {
@@ -120,7 +152,7 @@ func testPayloads(t *testing.T, newEngine newEngineFunc) {
 					if dir.ba {
 						nBA = size
 					}
-					h := newHarness(t, newEngine, relay.Options{IdleTimeout: idle})
+					h := newHarness(t, tg, relay.Options{IdleTimeout: idle})
 					p := h.pair()
 					h.exchange(p, nAB, nBA, uint64(size))
 					checkResult(t, p.Result(t, patience), nAB, nBA)
@@ -133,17 +165,17 @@ func testPayloads(t *testing.T, newEngine newEngineFunc) {
 // Half-close: the first side sends and half-closes; the second reads to EOF
 // and only then replies, and the reply must arrive whole. An engine that
 // closes both sockets on the first EOF cuts the reply off.
-func testHalfClose(t *testing.T, newEngine newEngineFunc) {
+func testHalfClose(t *testing.T, tg target) {
 	const reqLen, replyLen = 100 << 10, 300 << 10
 	for _, tc := range []struct {
 		name  string
-		first func(*Pair) (asker, replier *net.TCPConn)
+		first func(*Pair) (asker, replier relay.Stream)
 	}{
-		{name: "c1_first", first: func(p *Pair) (*net.TCPConn, *net.TCPConn) { return p.C1, p.C2 }},
-		{name: "c2_first", first: func(p *Pair) (*net.TCPConn, *net.TCPConn) { return p.C2, p.C1 }},
+		{name: "c1_first", first: func(p *Pair) (relay.Stream, relay.Stream) { return p.s1, p.s2 }},
+		{name: "c2_first", first: func(p *Pair) (relay.Stream, relay.Stream) { return p.s2, p.s1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, newEngine, relay.Options{})
+			h := newHarness(t, tg, relay.Options{})
 			p := h.pair()
 			asker, replier := tc.first(p)
 			req, reply := newStream(1, reqLen), newStream(2, replyLen)
@@ -168,7 +200,7 @@ func testHalfClose(t *testing.T, newEngine newEngineFunc) {
 
 			r := p.Result(t, patience)
 			wantAB, wantBA := int64(reqLen), int64(replyLen)
-			if asker == p.C2 {
+			if asker == p.s2 {
 				wantAB, wantBA = wantBA, wantAB
 			}
 			checkResult(t, r, wantAB, wantBA)
@@ -178,16 +210,16 @@ func testHalfClose(t *testing.T, newEngine newEngineFunc) {
 
 // Reset: one side aborts with SO_LINGER 0; the other must see a reset, not a
 // clean EOF that would make a cut-off stream look complete.
-func testReset(t *testing.T, newEngine newEngineFunc) {
+func testReset(t *testing.T, tg target) {
 	for _, tc := range []struct {
 		name  string
-		sides func(*Pair) (resetter, other *net.TCPConn)
+		sides func(*Pair) (resetter, other relay.Stream)
 	}{
-		{name: "from_c1", sides: func(p *Pair) (*net.TCPConn, *net.TCPConn) { return p.C1, p.C2 }},
-		{name: "from_c2", sides: func(p *Pair) (*net.TCPConn, *net.TCPConn) { return p.C2, p.C1 }},
+		{name: "from_c1", sides: func(p *Pair) (relay.Stream, relay.Stream) { return p.s1, p.s2 }},
+		{name: "from_c2", sides: func(p *Pair) (relay.Stream, relay.Stream) { return p.s2, p.s1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, newEngine, relay.Options{})
+			h := newHarness(t, tg, relay.Options{})
 			p := h.pair()
 			resetter, other := tc.sides(p)
 
@@ -199,10 +231,7 @@ func testReset(t *testing.T, newEngine newEngineFunc) {
 			if _, err := other.Read(one[:]); err != nil {
 				t.Fatalf("read the first byte: %v", err)
 			}
-			if err := resetter.SetLinger(0); err != nil {
-				t.Fatalf("SetLinger: %v", err)
-			}
-			resetter.Close()
+			resetter.Abort()
 
 			_, err := other.Read(one[:])
 			if !errors.Is(err, syscall.ECONNRESET) {
@@ -223,7 +252,7 @@ func testReset(t *testing.T, newEngine newEngineFunc) {
 // The sender is deemed stalled when it has made no progress for stallWindow.
 // A loaded machine can only make that happen early, when less has been sent
 // and less memory used, so load weakens the bounds but cannot break them.
-func testSlowReader(t *testing.T, newEngine newEngineFunc) {
+func testSlowReader(t *testing.T, tg target) {
 	const (
 		sockBuf = 256 << 10
 		// What may be in flight: four sockets' send and receive buffers
@@ -237,13 +266,13 @@ func testSlowReader(t *testing.T, newEngine newEngineFunc) {
 	)
 	for _, tc := range []struct {
 		name  string
-		sides func(*Pair) (sender, receiver *net.TCPConn)
+		sides func(*Pair) (sender, receiver relay.Stream)
 	}{
-		{name: "a_to_b", sides: func(p *Pair) (*net.TCPConn, *net.TCPConn) { return p.C1, p.C2 }},
-		{name: "b_to_a", sides: func(p *Pair) (*net.TCPConn, *net.TCPConn) { return p.C2, p.C1 }},
+		{name: "a_to_b", sides: func(p *Pair) (relay.Stream, relay.Stream) { return p.s1, p.s2 }},
+		{name: "b_to_a", sides: func(p *Pair) (relay.Stream, relay.Stream) { return p.s2, p.s1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, newEngine, relay.Options{})
+			h := newHarness(t, tg, relay.Options{})
 			p := h.pairWith(pairConfig{buf: sockBuf, deadline: pairDeadline})
 			sender, receiver := tc.sides(p)
 			s := newStream(3, total)
@@ -291,7 +320,7 @@ func testSlowReader(t *testing.T, newEngine newEngineFunc) {
 				t.Errorf("sender's read: %v, want EOF", err)
 			}
 			wantAB, wantBA := int64(total), int64(0)
-			if sender == p.C2 {
+			if sender == p.s2 {
 				wantAB, wantBA = wantBA, wantAB
 			}
 			checkResult(t, p.Result(t, patience), wantAB, wantBA)
@@ -308,8 +337,8 @@ func heapInUse() uint64 {
 
 // Many pairs at once, each moving a small payload both ways; a pair that
 // received another pair's bytes fails its hash.
-func testManyPairs(t *testing.T, newEngine newEngineFunc) {
-	h := newHarness(t, newEngine, relay.Options{})
+func testManyPairs(t *testing.T, tg target) {
+	h := newHarness(t, tg, relay.Options{})
 	ps := make([]*Pair, manyPairs)
 	for i := range ps {
 		ps[i] = h.pair()
@@ -320,7 +349,7 @@ func testManyPairs(t *testing.T, newEngine newEngineFunc) {
 	size := func(i int) int64 { return 4<<10 + int64(i%13) }
 	errs := make([]<-chan error, 0, 2*len(ps))
 	for i, p := range ps {
-		for side, c := range []*net.TCPConn{p.C1, p.C2} {
+		for side, c := range []relay.Stream{p.s1, p.s2} {
 			mine := newStream(uint64(2*i+side), size(i))
 			theirs := newStream(uint64(2*i+1-side), size(i)).sum()
 			errs = append(errs, h.goErr(func() error {
@@ -360,9 +389,9 @@ func testManyPairs(t *testing.T, newEngine newEngineFunc) {
 }
 
 // A pair left idle with no idle timeout still works afterwards.
-func testIdleWithoutTimeout(t *testing.T, newEngine newEngineFunc) {
+func testIdleWithoutTimeout(t *testing.T, tg target) {
 	const idle = time.Second
-	h := newHarness(t, newEngine, relay.Options{})
+	h := newHarness(t, tg, relay.Options{})
 	p := h.pair()
 	time.Sleep(idle) // the idleness under test, not a wait for an event
 	if p.hasEnded() {
@@ -374,9 +403,9 @@ func testIdleWithoutTimeout(t *testing.T, newEngine newEngineFunc) {
 
 // An idle pair ends with ErrIdleTimeout, not before the timeout, and both
 // peers see their connection end.
-func testIdleTimeoutFires(t *testing.T, newEngine newEngineFunc) {
+func testIdleTimeoutFires(t *testing.T, tg target) {
 	const timeout = 200 * time.Millisecond
-	h := newHarness(t, newEngine, relay.Options{IdleTimeout: timeout})
+	h := newHarness(t, tg, relay.Options{IdleTimeout: timeout})
 	start := time.Now()
 	p := h.pair()
 	r := p.Result(t, patience)
@@ -395,8 +424,8 @@ func checkPeersEnded(t *testing.T, p *Pair) {
 	t.Helper()
 	for _, c := range []struct {
 		name string
-		c    *net.TCPConn
-	}{{name: "C1", c: p.C1}, {name: "C2", c: p.C2}} {
+		c    relay.Stream
+	}{{name: "C1", c: p.s1}, {name: "C2", c: p.s2}} {
 		c.c.SetReadDeadline(time.Now().Add(patience))
 		if err := drainToEnd(c.c); errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Errorf("%s: connection still open %v after its pair ended", c.name, patience)
@@ -413,7 +442,7 @@ func checkPeersEnded(t *testing.T, p *Pair) {
 // premise, not the engine: such an attempt is logged and repeated, and only
 // if every attempt is disrupted is the scenario skipped. An engine that kills
 // the pair while the sender kept its pace fails.
-func testIdleTimeoutSparesActive(t *testing.T, newEngine newEngineFunc) {
+func testIdleTimeoutSparesActive(t *testing.T, tg target) {
 	const (
 		timeout  = 2 * time.Second
 		run      = timeout + timeout/2
@@ -423,30 +452,30 @@ func testIdleTimeoutSparesActive(t *testing.T, newEngine newEngineFunc) {
 		stall    = timeout / 2
 		attempts = 3
 	)
-	h := newHarness(t, newEngine, relay.Options{IdleTimeout: timeout})
+	h := newHarness(t, tg, relay.Options{IdleTimeout: timeout})
 	s := newStream(5, total)
 	for attempt := 1; ; attempt++ {
 		p := h.pair()
 		var arrived atomic.Int64
 		received := h.goErr(func() error {
-			n, sum, err := recv(p.C2, &arrived)
+			n, sum, err := recv(p.s2, &arrived)
 			if err == nil && (n != total || sum != s.sum()) {
 				err = fmt.Errorf("got %d bytes (hash ok %v), want %d", n, sum == s.sum(), total)
 			}
 			return err
 		})
-		maxGap, err := trickle(p.C1, s, piece, pace)
+		maxGap, err := trickle(p.s1, s, piece, pace)
 		if err == nil && !p.hasEnded() {
-			if err := p.C1.CloseWrite(); err != nil {
+			if err := p.s1.CloseWrite(); err != nil {
 				t.Fatalf("CloseWrite: %v", err)
 			}
 			if err := h.wait(received, "receiver"); err != nil {
 				t.Errorf("receiver: %v", err)
 			}
-			if err := p.C2.CloseWrite(); err != nil {
+			if err := p.s2.CloseWrite(); err != nil {
 				t.Fatalf("CloseWrite: %v", err)
 			}
-			if err := drainToEnd(p.C1); err != nil {
+			if err := drainToEnd(p.s1); err != nil {
 				t.Errorf("C1 read: %v, want EOF", err)
 			}
 			checkResult(t, p.Result(t, patience), total, 0)
@@ -469,7 +498,7 @@ func testIdleTimeoutSparesActive(t *testing.T, newEngine newEngineFunc) {
 // trickle writes s to c in pieces of piece bytes, one every pace, and returns
 // the longest time between one write and the next: how long the sender
 // itself was held up. It does not half-close c.
-func trickle(c *net.TCPConn, s stream, piece int, pace time.Duration) (maxGap time.Duration, err error) {
+func trickle(c relay.Stream, s stream, piece int, pace time.Duration) (maxGap time.Duration, err error) {
 	tick := time.NewTicker(pace)
 	defer tick.Stop()
 	last := time.Now()
@@ -488,24 +517,24 @@ func trickle(c *net.TCPConn, s stream, piece int, pace time.Duration) (maxGap ti
 // Close with pairs in every state: idle, streaming, half-closed. Close
 // returns only after every done has run, each with ErrEngineClosed, and every
 // peer sees its connection end.
-func testCloseWhileLive(t *testing.T, newEngine newEngineFunc) {
-	h := newHarness(t, newEngine, relay.Options{})
+func testCloseWhileLive(t *testing.T, tg target) {
+	h := newHarness(t, tg, relay.Options{})
 	idle := h.pair()
 
 	streaming := h.pair()
 	var arrived atomic.Int64
 	endless := newStream(6, 1<<62)
 	sending := h.goErr(func() error {
-		_, err := send(streaming.C1, endless, sendOpts{piece: 64 << 10})
+		_, err := send(streaming.s1, endless, sendOpts{piece: 64 << 10})
 		return err
 	})
-	receiving := h.goErr(func() error { _, _, err := recv(streaming.C2, &arrived); return err })
+	receiving := h.goErr(func() error { _, _, err := recv(streaming.s2, &arrived); return err })
 
 	half := h.pair()
-	if err := half.C1.CloseWrite(); err != nil {
+	if err := half.s1.CloseWrite(); err != nil {
 		t.Fatalf("CloseWrite: %v", err)
 	}
-	if err := drainToEnd(half.C2); err != nil {
+	if err := drainToEnd(half.s2); err != nil {
 		t.Fatalf("half-closed pair: C2 read %v, want EOF", err)
 	}
 
@@ -543,8 +572,8 @@ func testCloseWhileLive(t *testing.T, newEngine newEngineFunc) {
 }
 
 // Relay on a closed engine closes both sockets and reports ErrEngineClosed.
-func testRelayAfterClose(t *testing.T, newEngine newEngineFunc) {
-	h := newHarness(t, newEngine, relay.Options{})
+func testRelayAfterClose(t *testing.T, tg target) {
+	h := newHarness(t, tg, relay.Options{})
 	if !h.closeEngine() {
 		t.FailNow()
 	}
@@ -558,8 +587,8 @@ func testRelayAfterClose(t *testing.T, newEngine newEngineFunc) {
 
 // Counters add up across pairs, and Counters returns a fresh map each time.
 // (Every scenario's cleanup also checks them against the results.)
-func testCounters(t *testing.T, newEngine newEngineFunc) {
-	h := newHarness(t, newEngine, relay.Options{})
+func testCounters(t *testing.T, tg target) {
+	h := newHarness(t, tg, relay.Options{})
 	sizes := []struct{ ab, ba int64 }{{ab: 1000}, {ba: 2000}, {ab: 3000, ba: 4000}}
 	var wantAB, wantBA uint64
 	for i, sz := range sizes {

@@ -26,21 +26,22 @@ const pairDeadline = 2 * time.Minute
 type harness struct {
 	t       *testing.T
 	e       relay.Engine
+	tls     bool    // pairs go to RelayStreams, b over TLS
 	closed  bool    // the scenario closed the engine; later pairs are not pairs to the counters
 	pairs   []*Pair // pairs relayed while the engine was open
 	late    []*Pair // pairs relayed after Close
 	workers sync.WaitGroup
 }
 
-func newHarness(t *testing.T, newEngine func(relay.Options) (relay.Engine, error), opts relay.Options) *harness {
+func newHarness(t *testing.T, tg target, opts relay.Options) *harness {
 	t.Helper()
 	base := takeBaseline()
 	opts.Logger = slog.New(slog.NewTextHandler(tWriter{t}, nil))
-	e, err := newEngine(opts)
+	e, err := tg.newEngine(opts)
 	if err != nil {
 		t.Fatalf("new engine: %v", err)
 	}
-	h := &harness{t: t, e: e}
+	h := &harness{t: t, e: e, tls: tg.tls}
 	// Registered before any pair, so it runs after the pairs' cleanups have
 	// closed the test's sockets.
 	t.Cleanup(func() {
@@ -62,6 +63,7 @@ func (h *harness) pair() *Pair {
 
 func (h *harness) pairWith(cfg pairConfig) *Pair {
 	h.t.Helper()
+	cfg.tls = h.tls
 	p := newPair(h.t, h.e, cfg)
 	if h.closed {
 		h.late = append(h.late, p)

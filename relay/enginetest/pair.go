@@ -13,10 +13,16 @@ import (
 //
 //	C1 <-> a [engine] b <-> C2
 //
-// The test holds C1 and C2; the engine owns a and b.
+// The test holds C1 and C2; the engine owns a and b. In a pair made by
+// RunStreams, b <-> C2 is a TLS connection and C2 is the TCP socket under its
+// client.
 type Pair struct {
 	C1 *net.TCPConn // the test's end of a
 	C2 *net.TCPConn // the test's end of b
+
+	// s1 and s2 are C1 and C2 as the scenarios drive them: relay.TCPStream
+	// of each, except that s2 is the TLS client over C2 when b is TLS.
+	s1, s2 relay.Stream
 
 	ended chan struct{} // closed by the first call to done
 	calls atomic.Int32  // calls to done; the contract allows exactly one
@@ -41,6 +47,10 @@ type pairConfig struct {
 	// deadline, if non-zero, is set on C1 and C2, so that a broken engine
 	// fails the test with a timeout instead of hanging it.
 	deadline time.Duration
+
+	// tls makes b <-> C2 a TLS connection, handed to the engine's
+	// RelayStreams with a as relay.TCPStream. See RunStreams.
+	tls bool
 }
 
 func newPair(tb testing.TB, e relay.Engine, cfg pairConfig) *Pair {
@@ -80,9 +90,20 @@ func newPair(tb testing.TB, e relay.Engine, cfg pairConfig) *Pair {
 		c1.SetDeadline(d)
 		c2.SetDeadline(d)
 	}
-	p := &Pair{C1: c1, C2: c2, ended: make(chan struct{})}
+	p := &Pair{C1: c1, C2: c2, s1: relay.TCPStream(c1), s2: relay.TCPStream(c2), ended: make(chan struct{})}
+	if !cfg.tls {
+		handed = true
+		e.Relay(a, b, p.done)
+		return p
+	}
+	sr, ok := e.(relay.StreamRelayer)
+	if !ok {
+		tb.Fatalf("engine %T does not implement relay.StreamRelayer", e)
+	}
+	client, server := handshake(tb, c2, b)
+	p.s2 = relay.TLSStream(client, c2)
 	handed = true
-	e.Relay(a, b, p.done)
+	sr.RelayStreams(relay.TCPStream(a), relay.TLSStream(server, b), p.done)
 	return p
 }
 

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"sync/atomic"
+
+	"github.com/ferry-tunnel/ferry/relay"
 )
 
 // A stream is the deterministic content one side sends: a pseudo-random block
@@ -52,7 +53,7 @@ type sendOpts struct {
 
 // send writes s to c and then half-closes c, returning the SHA-256 of what it
 // wrote.
-func send(c *net.TCPConn, s stream, o sendOpts) ([32]byte, error) {
+func send(c relay.Stream, s stream, o sendOpts) ([32]byte, error) {
 	h := sha256.New()
 	piece := o.piece
 	if piece <= 0 {
@@ -83,7 +84,7 @@ func send(c *net.TCPConn, s stream, o sendOpts) ([32]byte, error) {
 
 // recv reads c until EOF and returns how many bytes it read and their
 // SHA-256. If progress is set it is kept up to date.
-func recv(c *net.TCPConn, progress *atomic.Int64) (int64, [32]byte, error) {
+func recv(c io.Reader, progress *atomic.Int64) (int64, [32]byte, error) {
 	h := sha256.New()
 	buf := make([]byte, 64<<10)
 	var total int64
@@ -107,7 +108,7 @@ func recv(c *net.TCPConn, progress *atomic.Int64) (int64, [32]byte, error) {
 
 // drainToEnd reads c until EOF or an error and returns that error, nil for
 // EOF: how a peer learns that its pair has ended, either way.
-func drainToEnd(c *net.TCPConn) error {
+func drainToEnd(c io.Reader) error {
 	_, _, err := recv(c, nil)
 	return err
 }

@@ -19,8 +19,19 @@
 // (A write blocked on a peer that drains less than a chunk per idle timeout
 // still looks idle; every engine built on whole-chunk writes shares that.)
 //
-// Counters: the common ones (relay.Counter*) and readfrom_calls, the number of
-// ReadFrom calls made.
+// The engine relays relay.Streams too (it implements relay.StreamRelayer), so
+// that a TLS data connection can be one side of a pair. The runtime can only
+// splice between two sockets, and a TLS connection's plaintext exists only in
+// user space, so a pair given to RelayStreams is copied through a pooled
+// 64 KiB buffer instead, each direction a loop of Read and Write that reports
+// every chunk as it is written. A Read returns whatever has arrived, so that
+// loop needs no deadline for the idle timeout, and it sets none: a write
+// deadline would corrupt a tls.Conn.
+//
+// Counters: the common ones (relay.Counter*) and
+//
+//	readfrom_calls  ReadFrom calls made, on pairs of TCP sockets
+//	copied_bytes    bytes copied through a user-space buffer, on pairs of Streams
 //
 // Importing the package registers the engine:
 //

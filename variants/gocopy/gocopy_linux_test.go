@@ -35,8 +35,12 @@ func TestSplices(t *testing.T) {
 			if delta >= n+n/2 {
 				t.Errorf("read(2) returned %d bytes for %d relayed: the engine copied through user space instead of splicing", delta, n)
 			}
-			if calls := e.Counters()[gocopy.CounterReadFromCalls]; calls == 0 {
+			c := e.Counters()
+			if c[gocopy.CounterReadFromCalls] == 0 {
 				t.Errorf("%s = 0", gocopy.CounterReadFromCalls)
+			}
+			if c[gocopy.CounterCopiedBytes] != 0 {
+				t.Errorf("%s = %d, want 0: a pair of TCP sockets took the user-space copy", gocopy.CounterCopiedBytes, c[gocopy.CounterCopiedBytes])
 			}
 		})
 	}

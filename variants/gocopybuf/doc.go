@@ -9,10 +9,13 @@
 // bytes adds at least N to the process's read(2) byte count (rchar in
 // /proc/self/io) and copied_bytes equals N.
 //
+// The same loop relays relay.Streams (the engine implements
+// relay.StreamRelayer), so a TLS data connection can be one side of a pair.
+//
 // Counters: the common ones (relay.Counter*) and
 //
-//	read_calls    Read calls on a source socket
-//	write_calls   Write calls on a destination socket (each may be several write(2))
+//	read_calls    Read calls on a source socket or Stream
+//	write_calls   Write calls on a destination socket or Stream (each may be several write(2))
 //	copied_bytes  bytes that went through a user-space buffer
 //
 // Importing the package registers the engine:

@@ -2,7 +2,6 @@ package gocopybuf
 
 import (
 	"io"
-	"net"
 	"sync"
 	"sync/atomic"
 
@@ -42,10 +41,9 @@ func newEngine(opts relay.Options) (relay.Engine, error) {
 	return e, nil
 }
 
-// copyBuf moves src to dst through a user-space buffer. Write on a
-// *net.TCPConn writes all of buf or fails, so every chunk read is passed on
-// before the next Read.
-func (e *engine) copyBuf(dst, src *net.TCPConn, moved func(int64)) error {
+// copyBuf moves src to dst through a user-space buffer. Write writes all of
+// buf or fails, so every chunk read is passed on before the next Read.
+func (e *engine) copyBuf(dst, src relay.Stream, moved func(int64)) error {
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
 	buf := *bp

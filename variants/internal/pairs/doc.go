@@ -2,20 +2,27 @@
 // engines (gocopy, gocopybuf): everything about a relayed pair except how
 // bytes are copied.
 //
-// A Set owns the live pairs of one engine. Relay starts one goroutine per
-// direction, each running the engine's CopyFunc; the Set turns a clean end
-// into CloseWrite on the other socket and any other end into a reset of both
-// peers (SO_LINGER 0, then close), closes every socket exactly once, reports
-// the first error, runs the idle sweeper and keeps the counters every engine
-// reports. An engine is then little more than its copy loop:
+// A Set owns the live pairs of one engine, whether they came as TCP sockets
+// through Relay or as relay.Streams (a TLS data connection, say) through
+// RelayStreams; either way each side is a Stream underneath. It starts one
+// goroutine per direction, each running the engine's CopyFunc; the Set turns
+// a clean end into CloseWrite on the other side and any other end into a
+// reset of both peers (Stream.Abort: SO_LINGER 0, then close), closes every
+// side exactly once, reports the first error, runs the idle sweeper and
+// keeps the counters every engine reports. An engine is then little more
+// than its copy loop:
 //
-//	func copyFn(dst, src *net.TCPConn, moved func(int64)) error {
-//		n, err := dst.ReadFrom(src)
-//		moved(n)
-//		return err
+//	func copyFn(dst, src relay.Stream, moved func(int64)) error {
+//		if d, s := pairs.TCPConn(dst), pairs.TCPConn(src); d != nil && s != nil {
+//			n, err := d.ReadFrom(s) // both plain TCP: the runtime may splice
+//			moved(n)
+//			return err
+//		}
+//		... // a copy through a buffer, calling moved per chunk
 //	}
 //
 //	set := pairs.New(opts, copyFn)
-//	set.Relay(a, b, done) // the Set implements relay.Engine
+//	set.Relay(a, b, done)          // the Set implements relay.Engine
+//	set.RelayStreams(sa, sb, done) // and relay.StreamRelayer
 //	defer set.Close()
 package pairs

@@ -14,9 +14,28 @@ import (
 // returns nil; it returns any other failure as it is. It calls moved with the
 // number of bytes written to dst after every chunk, not only at the end, since
 // that is how the Set sees activity for the idle timeout and keeps the byte
-// counters current. It must not close, half-close or set linger on either
-// socket: the Set does that.
-type CopyFunc func(dst, src *net.TCPConn, moved func(n int64)) error
+// counters current. It must not close, half-close or abort either stream: the
+// Set does that. TCPConn tells it when both are plain TCP sockets, which it
+// may then copy between in the kernel.
+type CopyFunc func(dst, src relay.Stream, moved func(n int64)) error
+
+// TCPConn returns the socket under s if s is a TCP socket that the Set was
+// given by Relay, and nil for any Stream given to RelayStreams: a TLS
+// Stream's plaintext exists only in user space, and relay.TCPStream does not
+// reveal its socket.
+func TCPConn(s relay.Stream) *net.TCPConn {
+	if t, ok := s.(tcpSide); ok {
+		return t.conn
+	}
+	return nil
+}
+
+// tcpSide is a socket given to Relay: relay.TCPStream of it, with the socket
+// kept where TCPConn can find it.
+type tcpSide struct {
+	relay.Stream
+	conn *net.TCPConn
+}
 
 // SweepInterval is how often the idle sweeper looks at the pairs for a given
 // idle timeout: a quarter of it, so a pair ends at most a quarter late, but
@@ -25,7 +44,8 @@ func SweepInterval(idle time.Duration) time.Duration {
 	return max(idle/4, 5*time.Millisecond)
 }
 
-// A Set is the live pairs of one engine. It implements relay.Engine.
+// A Set is the live pairs of one engine. It implements relay.Engine and
+// relay.StreamRelayer.
 type Set struct {
 	copyFn CopyFunc
 	idle   time.Duration
@@ -62,7 +82,7 @@ func New(opts relay.Options, copyFn CopyFunc) *Set {
 // between them.
 type pair struct {
 	set  *Set
-	a, b *net.TCPConn
+	a, b relay.Stream
 	done func(relay.Result)
 
 	lastActive atomic.Int64 // Set.now() when a chunk last moved, either way
@@ -77,10 +97,21 @@ type pair struct {
 	closed bool  // a and b have been closed; guarded so each is closed exactly once
 }
 
-// Relay implements relay.Engine. On a closed Set it resets and closes both
-// sockets and calls done with ErrEngineClosed before returning; such a call is
-// not a pair and changes no counter.
+var _ interface {
+	relay.Engine
+	relay.StreamRelayer
+} = (*Set)(nil)
+
+// Relay implements relay.Engine: it relays a and b as Streams, through which
+// the CopyFunc can still reach the sockets with TCPConn.
 func (s *Set) Relay(a, b *net.TCPConn, done func(relay.Result)) {
+	s.RelayStreams(tcpSide{relay.TCPStream(a), a}, tcpSide{relay.TCPStream(b), b}, done)
+}
+
+// RelayStreams implements relay.StreamRelayer. On a closed Set it aborts both
+// streams and calls done with ErrEngineClosed before returning; such a call is
+// not a pair and changes no counter.
+func (s *Set) RelayStreams(a, b relay.Stream, done func(relay.Result)) {
 	if done == nil {
 		done = func(relay.Result) {}
 	}
@@ -105,7 +136,7 @@ func (s *Set) Relay(a, b *net.TCPConn, done func(relay.Result)) {
 }
 
 // run is one direction, src to dst.
-func (p *pair) run(dst, src *net.TCPConn, n *int64, total *atomic.Uint64) {
+func (p *pair) run(dst, src relay.Stream, n *int64, total *atomic.Uint64) {
 	s := p.set
 	err := s.copyFn(dst, src, func(k int64) {
 		*n += k
@@ -128,7 +159,7 @@ func (p *pair) run(dst, src *net.TCPConn, n *int64, total *atomic.Uint64) {
 }
 
 // abort ends the pair with err unless it already has an error: both peers get
-// a reset, and the blocked copy loops fail on the closed sockets. Their errors
+// a reset, and the blocked copy loops fail on the aborted streams. Their errors
 // come after err and do not replace it.
 func (p *pair) abort(err error) {
 	p.mu.Lock()
@@ -170,14 +201,11 @@ func (p *pair) finish() {
 	s.wg.Done()
 }
 
-// reset closes both sockets with SO_LINGER 0, so each peer sees a reset rather
-// than a FIN that could make a cut-off stream look complete. Errors are
-// ignored: a socket that cannot take the option is already dead.
-func reset(a, b *net.TCPConn) {
-	a.SetLinger(0)
-	b.SetLinger(0)
-	a.Close()
-	b.Close()
+// reset aborts both streams (SO_LINGER 0, then close), so each peer sees a
+// reset rather than a FIN that could make a cut-off stream look complete.
+func reset(a, b relay.Stream) {
+	a.Abort()
+	b.Abort()
 }
 
 func (s *Set) now() int64 { return int64(time.Since(s.epoch)) }

@@ -14,7 +14,7 @@ import (
 )
 
 // copyBuf is a plain user-space copy, standing in for an engine's.
-func copyBuf(dst, src *net.TCPConn, moved func(int64)) error {
+func copyBuf(dst, src relay.Stream, moved func(int64)) error {
 	buf := make([]byte, 4096)
 	for {
 		n, err := src.Read(buf)
@@ -47,7 +47,7 @@ func TestFirstErrorWins(t *testing.T) {
 		{name: "b_to_a", broken: func(p *enginetest.Pair) *net.TCPConn { return p.C2 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := pairs.New(relay.Options{}, func(dst, src *net.TCPConn, moved func(int64)) error {
+			s := pairs.New(relay.Options{}, func(dst, src relay.Stream, moved func(int64)) error {
 				var one [1]byte
 				if _, err := src.Read(one[:]); err != nil {
 					return err
@@ -83,29 +83,70 @@ func TestFirstErrorWins(t *testing.T) {
 	}
 }
 
-// Close returns only after the done functions it caused have returned.
-func TestCloseWaitsForDone(t *testing.T) {
-	s := pairs.New(relay.Options{}, copyBuf)
+// TCPConn finds the sockets of a pair given to Relay, which is what lets
+// gocopy splice, and none behind the Streams given to RelayStreams.
+func TestTCPConn(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		relay   func(s *pairs.Set, a, b *net.TCPConn)
+		sockets bool // whether the CopyFunc should find a and b
+	}{
+		{name: "relay", relay: func(s *pairs.Set, a, b *net.TCPConn) { s.Relay(a, b, nil) }, sockets: true},
+		{name: "relay_streams", relay: func(s *pairs.Set, a, b *net.TCPConn) {
+			s.RelayStreams(relay.TCPStream(a), relay.TCPStream(b), nil)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			found := make(chan [2]*net.TCPConn, 2) // dst and src, from each direction
+			s := pairs.New(relay.Options{}, func(dst, src relay.Stream, moved func(int64)) error {
+				found <- [2]*net.TCPConn{pairs.TCPConn(dst), pairs.TCPConn(src)}
+				return copyBuf(dst, src, moved)
+			})
+			t.Cleanup(func() { s.Close() })
+			a, b := loopback(t)
+			tc.relay(s, a, b)
+			want := map[[2]*net.TCPConn]bool{{b, a}: true, {a, b}: true} // a to b, b to a
+			if !tc.sockets {
+				want = map[[2]*net.TCPConn]bool{{nil, nil}: true}
+			}
+			for range 2 {
+				if got := <-found; !want[got] {
+					t.Errorf("TCPConn(dst), TCPConn(src) = %p, %p; a is %p, b is %p, want sockets %v", got[0], got[1], a, b, tc.sockets)
+				}
+			}
+		})
+	}
+}
+
+// loopback returns the accepted ends of two loopback connections, for a Set
+// to relay. t.Cleanup closes the dialled ends.
+func loopback(t *testing.T) (a, b *net.TCPConn) {
+	t.Helper()
 	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var conns [2]*net.TCPConn // the test's ends
 	var accepted [2]*net.TCPConn
-	for i := range conns {
+	for i := range accepted {
 		c, err := net.DialTCP("tcp4", nil, ln.Addr().(*net.TCPAddr))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		conns[i] = c
 		if accepted[i], err = ln.AcceptTCP(); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return accepted[0], accepted[1]
+}
+
+// Close returns only after the done functions it caused have returned.
+func TestCloseWaitsForDone(t *testing.T) {
+	s := pairs.New(relay.Options{}, copyBuf)
+	a, b := loopback(t)
 	inDone, release := make(chan struct{}), make(chan struct{})
-	s.Relay(accepted[0], accepted[1], func(r relay.Result) {
+	s.Relay(a, b, func(r relay.Result) {
 		close(inDone)
 		<-release
 	})

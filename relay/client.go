@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -42,10 +43,15 @@ type Client struct {
 	cfg    ClientConfig
 	log    *slog.Logger
 	engine Engine
+	opts   Options
+	tls    *tls.Config // nil without TLS
 	count  *counters
 	relays sync.WaitGroup
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// streams relays pairs with a TLS data connection, made on the first
+	// session whose server asks for TLS data connections (streamEngine).
+	streams StreamRelayer
 	ready   map[string]string // tunnel name → public address, this session
 	changed chan struct{}     // closed and replaced when ready changes
 }
@@ -55,7 +61,15 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e, err := NewEngine(cfg.Engine, Options{IdleTimeout: cfg.IdleTimeout, Logger: cfg.Logger})
+	var tlsCfg *tls.Config
+	if cfg.TLS {
+		var err error
+		if tlsCfg, err = cfg.clientTLS(); err != nil {
+			return nil, err
+		}
+	}
+	opts := Options{IdleTimeout: cfg.IdleTimeout, Logger: cfg.Logger}
+	e, err := NewEngine(cfg.Engine, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +77,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With("client_id", cfg.ID),
 		engine:  e,
+		opts:    opts,
+		tls:     tlsCfg,
 		count:   newCounters(clientCounterNames...),
 		ready:   make(map[string]string),
 		changed: make(chan struct{}),
@@ -70,13 +86,35 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 }
 
 // Counters returns the client's event counts and its engine's.
-func (c *Client) Counters() map[string]uint64 { return c.count.snapshot(c.engine) }
+func (c *Client) Counters() map[string]uint64 {
+	c.mu.Lock()
+	sr := c.streams
+	c.mu.Unlock()
+	return c.count.snapshot(c.engine, sr)
+}
+
+// streamRelayer returns what relays TLS data connections, making it on
+// first use.
+func (c *Client) streamRelayer() (StreamRelayer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.streams == nil {
+		sr, err := streamEngine(c.engine, c.cfg.Engine, c.cfg.engineNamed, c.opts)
+		if err != nil {
+			return nil, err
+		}
+		c.streams = sr
+	}
+	return c.streams, nil
+}
 
 // Run connects to the server and serves until ctx is cancelled, reconnecting
 // with exponential backoff and jitter whenever the session is lost. It
 // returns nil once ctx is cancelled, or an error that retrying cannot fix: a
-// wrong token (ErrAuthFailed) or a protocol version the server does not speak
-// (ErrBadVersion). Relays already running go on after Run returns; Shutdown
+// wrong token (ErrAuthFailed), a protocol version the server does not speak
+// (ErrBadVersion), a TLS certificate that does not verify or a server that
+// refuses TLS as configured (ErrTLS), or an engine that cannot relay the
+// TLS data connections the server asks for (ErrConfig). Relays already running go on after Run returns; Shutdown
 // or Close ends them.
 func (c *Client) Run(ctx context.Context) error {
 	b := backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}
@@ -86,7 +124,7 @@ func (c *Client) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrBadVersion) {
+		if errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrBadVersion) || errors.Is(err, ErrTLS) || errors.Is(err, ErrConfig) {
 			return err // the caller reports it
 		}
 		if authed {
@@ -155,6 +193,9 @@ func (c *Client) Shutdown(ctx context.Context) error {
 // returned.
 func (c *Client) Close() error {
 	err := c.engine.Close()
+	c.mu.Lock()
+	closeStreams(c.engine, c.streams)
+	c.mu.Unlock()
 	c.relays.Wait()
 	return err
 }
@@ -162,19 +203,23 @@ func (c *Client) Close() error {
 // A csession is the client's side of one authenticated control connection.
 type csession struct {
 	c    *Client
-	conn *net.TCPConn
+	conn net.Conn     // frames: raw, or TLS over it
+	raw  *net.TCPConn // closed to end the session
 	id   [16]byte
 	key  []byte
-	seq  atomic.Uint64
-	ctx  context.Context // cancelled when the session ends
-	wg   sync.WaitGroup  // heartbeat, data dials, retry timers
+	// streams relays this session's pairs when the server wants TLS data
+	// connections; nil when they are plain.
+	streams StreamRelayer
+	seq     atomic.Uint64
+	ctx     context.Context // cancelled when the session ends
+	wg      sync.WaitGroup  // heartbeat, data dials, retry timers
 
 	wmu sync.Mutex
 
 	mu       sync.Mutex
 	tunnels  map[string]*ctunnel
 	byID     map[uint32]*ctunnel
-	waiting  map[*net.TCPConn]struct{} // data connections waiting for "start"
+	waiting  map[*net.TCPConn]struct{} // data connections waiting for "start", by raw socket
 	onDemand int                       // dials for NeedData in flight, at most MaxWaiting
 }
 
@@ -193,32 +238,43 @@ func (c *Client) session(ctx context.Context) (authed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("relay: dial server: %w", err)
 	}
-	conn := nc.(*net.TCPConn)
+	raw := nc.(*net.TCPConn)
 	sctx, cancel := context.WithCancel(ctx)
 	s := &csession{
 		c:       c,
-		conn:    conn,
+		raw:     raw,
 		ctx:     sctx,
 		tunnels: make(map[string]*ctunnel),
 		byID:    make(map[uint32]*ctunnel),
 		waiting: make(map[*net.TCPConn]struct{}),
 	}
-	stop := context.AfterFunc(sctx, func() { conn.Close() })
+	stop := context.AfterFunc(sctx, func() { raw.Close() })
 	defer func() {
 		cancel()
 		stop()
-		conn.Close()
+		raw.Close()
 		s.end()
 	}()
 
-	conn.SetDeadline(time.Now().Add(c.cfg.DialTimeout))
-	if err := s.authenticate(); err != nil {
+	raw.SetDeadline(time.Now().Add(c.cfg.DialTimeout))
+	if s.conn, err = c.secure(raw); err != nil {
 		return false, err
 	}
-	conn.SetDeadline(time.Time{})
-	setKeepAlive(conn)
+	tlsData, err := s.authenticate()
+	if err != nil {
+		return false, tlsRefused(err)
+	}
+	if tlsData {
+		// Before any tunnel: an engine that cannot relay them is a
+		// configuration error, not something to find per connection.
+		if s.streams, err = c.streamRelayer(); err != nil {
+			return false, err
+		}
+	}
+	raw.SetDeadline(time.Time{})
+	setKeepAlive(raw)
 	c.count.add(ccSessions)
-	c.log.Info("connected to server", "server", c.cfg.Server)
+	c.log.Info("connected to server", "server", c.cfg.Server, "tls", c.tls != nil, "tls_data", tlsData)
 
 	for _, tc := range c.cfg.Tunnels {
 		t := &ctunnel{cfg: tc, retry: backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}}
@@ -232,44 +288,66 @@ func (c *Client) session(ctx context.Context) (authed bool, err error) {
 	return true, s.readLoop()
 }
 
-func (s *csession) authenticate() error {
+// secure runs the TLS handshake on a connection to the server when the
+// client uses TLS, and returns what to speak the protocol over.
+func (c *Client) secure(raw *net.TCPConn) (net.Conn, error) {
+	if c.tls == nil {
+		return raw, nil
+	}
+	tc := tls.Client(raw, c.tls)
+	if err := tc.Handshake(); err != nil {
+		if err2 := tlsRefused(err); err2 != err {
+			return nil, err2
+		}
+		return nil, fmt.Errorf("relay: TLS handshake: %w", err)
+	}
+	return TLSStream(tc, raw), nil
+}
+
+// authenticate runs the challenge-response and reports whether the server
+// wants data connections over TLS.
+func (s *csession) authenticate() (tlsData bool, err error) {
 	c := s.c
 	if _, err := s.conn.Write(preamble(KindControl)); err != nil {
-		return err
+		return false, err
 	}
 	typ, p, err := readFrame(s.conn)
 	if err != nil {
-		return fmt.Errorf("relay: handshake: %w", err)
+		return false, fmt.Errorf("relay: handshake: %w", err)
 	}
 	if err := checkServerError(typ, p); err != nil {
-		return err
+		return false, err
 	}
 	if typ != FrameChallenge || len(p) != nonceLen {
-		return fmt.Errorf("%w: expected challenge, got %#x", ErrMalformedFrame, typ)
+		return false, fmt.Errorf("%w: expected challenge, got %#x", ErrMalformedFrame, typ)
 	}
 	serverNonce, clientNonce := p, randomBytes(nonceLen)
 	auth := encoder{}.raw(clientNonce).raw(clientMAC(c.cfg.Token, serverNonce, clientNonce, c.cfg.ID)).str(c.cfg.ID)
 	if err := writeFrame(s.conn, FrameAuth, auth); err != nil {
-		return err
+		return false, err
 	}
 	typ, p, err = readFrame(s.conn)
 	if err != nil {
-		return fmt.Errorf("relay: handshake: %w", err)
+		return false, fmt.Errorf("relay: handshake: %w", err)
 	}
 	if err := checkServerError(typ, p); err != nil {
-		return err
+		return false, err
 	}
 	d := decoder{b: p}
 	id, sum := d.take(16), d.take(macLen)
+	var flags byte
+	if c.tls != nil {
+		flags = d.u8()
+	}
 	if err := d.done(); err != nil || typ != FrameAuthOK {
-		return fmt.Errorf("%w: expected auth ok, got %#x", ErrMalformedFrame, typ)
+		return false, fmt.Errorf("%w: expected auth ok, got %#x", ErrMalformedFrame, typ)
 	}
 	if !hmac.Equal(serverMAC(c.cfg.Token, serverNonce, clientNonce, id), sum) {
-		return fmt.Errorf("%w: the server could not prove it knows the token", ErrAuthFailed)
+		return false, fmt.Errorf("%w: the server could not prove it knows the token", ErrAuthFailed)
 	}
 	copy(s.id[:], id)
 	s.key = sessionKey(c.cfg.Token, serverNonce, clientNonce)
-	return nil
+	return flags&authFlagTLSData != 0, nil
 }
 
 // checkServerError turns a FrameError from the server into an error.
@@ -286,6 +364,8 @@ func checkServerError(typ byte, p []byte) error {
 		return fmt.Errorf("%w: server says: %s", ErrBadVersion, msg)
 	case CodeReplaced:
 		return fmt.Errorf("%w: server says: %s", errReplaced, msg)
+	case CodeTLSRequired:
+		return fmt.Errorf("%w: server says: %s", ErrTLS, msg)
 	}
 	return fmt.Errorf("relay: server closed the session: %s: %s", codeText(code), msg)
 }
@@ -298,7 +378,7 @@ func (s *csession) send(typ byte, payload []byte) error {
 	s.conn.SetWriteDeadline(time.Now().Add(s.c.cfg.HeartbeatTimeout))
 	err := writeFrame(s.conn, typ, payload)
 	if err != nil {
-		s.conn.Close()
+		s.raw.Close()
 	}
 	return err
 }
@@ -476,7 +556,7 @@ func (s *csession) dialData(t *ctunnel, pooled bool) {
 // waitStart dials a data connection and waits for "start". It returns the
 // connection once started (nil otherwise), and whether a pooled slot needs
 // another connection.
-func (s *csession) waitStart(t *ctunnel, pooled bool) (started *net.TCPConn, again bool) {
+func (s *csession) waitStart(t *ctunnel, pooled bool) (started Stream, again bool) {
 	c := s.c
 	c.count.add(ccDataDials)
 	d := net.Dialer{Timeout: c.cfg.DialTimeout}
@@ -486,25 +566,39 @@ func (s *csession) waitStart(t *ctunnel, pooled bool) (started *net.TCPConn, aga
 		c.log.Warn("data connection dial failed", "tunnel", t.cfg.Name, "err", err)
 		return nil, pooled
 	}
-	dc := nc.(*net.TCPConn)
+	raw := nc.(*net.TCPConn)
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
-		dc.Close()
+		raw.Close()
 		return nil, false
 	}
-	s.waiting[dc] = struct{}{}
+	s.waiting[raw] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		delete(s.waiting, dc)
+		delete(s.waiting, raw)
 		s.mu.Unlock()
 		if started == nil {
-			dc.Close()
+			raw.Close()
 		}
 	}()
 
-	setKeepAlive(dc)
+	setKeepAlive(raw)
+	dc := TCPStream(raw)
+	if s.streams != nil {
+		// The handshake has the dial timeout, and resumes the control
+		// connection's TLS session where the server allows.
+		raw.SetDeadline(time.Now().Add(c.cfg.DialTimeout))
+		conn, err := c.secure(raw)
+		if err != nil {
+			c.count.add(ccDataDialFailures)
+			c.log.Warn("data connection TLS handshake failed", "tunnel", t.cfg.Name, "err", err)
+			return nil, pooled
+		}
+		raw.SetDeadline(time.Time{})
+		dc = conn.(Stream)
+	}
 	h := dataHeader{session: s.id, tunnel: t.id, seq: s.seq.Add(1)}
 	if _, err := dc.Write(h.marshal(s.key)); err != nil {
 		return nil, pooled
@@ -545,22 +639,27 @@ func (s *csession) waitStart(t *ctunnel, pooled bool) (started *net.TCPConn, aga
 // serveLocal dials the local service for a started data connection and
 // hands both to the engine. When the service is down, the data connection is
 // reset so the public connection ends at once, and the server is told why.
-func (s *csession) serveLocal(t *ctunnel, dc *net.TCPConn) {
+func (s *csession) serveLocal(t *ctunnel, dc Stream) {
 	c := s.c
 	lc, err := net.DialTimeout("tcp", t.cfg.Local, c.cfg.DialTimeout)
 	if err != nil {
 		c.count.add(ccLocalDialFailures)
 		c.log.Warn("local service unreachable; public connection closed", "tunnel", t.cfg.Name, "local", t.cfg.Local, "err", err)
-		abort(dc)
+		dc.Abort()
 		s.send(FrameDialFailed, encoder{}.u32(t.id).str(err.Error()))
 		return
 	}
 	dc.SetDeadline(time.Time{})
 	c.relays.Add(1)
-	c.engine.Relay(dc, lc.(*net.TCPConn), func(r Result) {
+	done := func(r Result) {
 		c.count.add(ccRelaysDone)
 		c.relays.Done()
-	})
+	}
+	if tc, ok := dc.(tcpStream); ok {
+		c.engine.Relay(tc.TCPConn, lc.(*net.TCPConn), done)
+		return
+	}
+	s.streams.RelayStreams(dc, TCPStream(lc.(*net.TCPConn)), done)
 }
 
 // backoff is exponential backoff with jitter: each wait is drawn from the

@@ -100,6 +100,27 @@ type ServerConfig struct {
 	// Engine names the relay engine for public↔data pairs. Zero means
 	// DefaultEngine.
 	Engine string `toml:"engine"`
+	// TLS puts TLS 1.3 on the server port: control connections must use
+	// it (a plain one is told CodeTLSRequired), data connections may
+	// unless TLSData. The certificate comes from TLSCert and TLSKey, or,
+	// without them, is a self-signed one made on first start and kept in
+	// StateDir; either way its SHA-256 fingerprint is logged, for clients
+	// to pin. Setting TLSCert turns TLS on.
+	TLS     bool   `toml:"tls"`
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// StateDir holds the self-signed certificate. Zero means
+	// DefaultStateDir().
+	StateDir string `toml:"state_dir"`
+	// TLSData makes every data connection use TLS too, so relayed bytes
+	// are encrypted between server and client. Engines that splice or
+	// read raw sockets cannot relay TLS: with one named explicitly the
+	// server refuses to start; the default engine relays it. Needs TLS.
+	TLSData bool `toml:"tls_data"`
+	// ClientCA, a PEM file of CA certificates, makes the server require a
+	// client certificate signed by one of them on every connection
+	// (mutual TLS), in addition to the token. Needs TLS.
+	ClientCA string `toml:"client_ca"`
 	// PublicBind is the host public listeners bind to. Zero means Listen's
 	// host.
 	PublicBind string `toml:"public_bind"`
@@ -132,9 +153,10 @@ type ServerConfig struct {
 	// Logger receives the server's log. Nil discards.
 	Logger *slog.Logger `toml:"-"`
 
-	allowed portSet
-	tokens  map[string]string // Clients by id
-	access  map[string]accessList
+	engineNamed bool // Engine was set, not defaulted
+	allowed     portSet
+	tokens      map[string]string // Clients by id
+	access      map[string]accessList
 }
 
 // An AccessRule is one tunnel's source address lists.
@@ -230,6 +252,23 @@ type ClientConfig struct {
 	// Engine names the relay engine for data↔local pairs. Zero means
 	// DefaultEngine.
 	Engine string `toml:"engine"`
+	// TLS connects to the server over TLS 1.3, verifying its certificate
+	// against CA, or the system's roots without one, under ServerName.
+	// ServerFingerprint instead pins the certificate by its SHA-256 (64 hex
+	// digits, as the server logs it; colons allowed), which is how a
+	// self-signed server certificate is trusted. Setting CA,
+	// ServerFingerprint or TLSCert turns TLS on. Whether data connections
+	// use TLS is the server's setting, announced at authentication.
+	TLS               bool   `toml:"tls"`
+	CA                string `toml:"ca"`
+	ServerFingerprint string `toml:"server_fingerprint"`
+	// ServerName is the name the server's certificate must carry. Zero
+	// means Server's host.
+	ServerName string `toml:"server_name"`
+	// TLSCert and TLSKey are the client's certificate for a server that
+	// requires one (mutual TLS).
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
 	// HeartbeatInterval and HeartbeatTimeout as in ServerConfig, for the
 	// client's side of the control connection.
 	HeartbeatInterval time.Duration `toml:"heartbeat_interval"`
@@ -247,6 +286,8 @@ type ClientConfig struct {
 
 	// Logger receives the client's log. Nil discards.
 	Logger *slog.Logger `toml:"-"`
+
+	engineNamed bool // Engine was set, not defaulted
 }
 
 // TunnelConfig is one exposed local service.
@@ -358,8 +399,21 @@ func (c *ServerConfig) Validate() error {
 	if c.MaxConnsPerTunnel < 0 {
 		return configErr("max_conns_per_tunnel", "%d: want 0 (no bound but max_conns) or more", c.MaxConnsPerTunnel)
 	}
+	c.engineNamed = c.Engine != ""
 	if c.Engine == "" {
 		c.Engine = DefaultEngine
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return configErr("tls_key", "tls_cert and tls_key go together (the certificate and its private key)")
+	}
+	if c.TLSCert != "" {
+		c.TLS = true
+	}
+	if c.TLSData && !c.TLS {
+		return configErr("tls_data", "needs tls on (tls = true, or tls_cert and tls_key)")
+	}
+	if c.ClientCA != "" && !c.TLS {
+		return configErr("client_ca", "needs tls on (tls = true, or tls_cert and tls_key)")
 	}
 	if c.PublicBind == "" {
 		c.PublicBind = host
@@ -441,8 +495,22 @@ func (c *ClientConfig) Validate() error {
 	if c.Pool < 0 || c.Pool > MaxPool {
 		return configErr("pool", "%d outside 0-%d", c.Pool, MaxPool)
 	}
+	c.engineNamed = c.Engine != ""
 	if c.Engine == "" {
 		c.Engine = DefaultEngine
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return configErr("tls_key", "tls_cert and tls_key go together (the certificate and its private key)")
+	}
+	if c.ServerFingerprint != "" {
+		fp, err := normalizeFingerprint(c.ServerFingerprint)
+		if err != nil {
+			return configErr("server_fingerprint", "%v", err)
+		}
+		c.ServerFingerprint = fp
+	}
+	if c.CA != "" || c.ServerFingerprint != "" || c.TLSCert != "" {
+		c.TLS = true
 	}
 	for _, d := range []struct {
 		key string

@@ -19,8 +19,9 @@ func newCounters(names ...string) *counters {
 func (c *counters) add(i int) { c.vals[i].Add(1) }
 
 // snapshot returns every counter by name, plus the engine's counters under
-// "engine." so one map tells the whole story of a run.
-func (c *counters) snapshot(e Engine) map[string]uint64 {
+// "engine." so one map tells the whole story of a run, and those of an
+// engine that relays TLS pairs apart from e under "tls_engine.".
+func (c *counters) snapshot(e Engine, sr StreamRelayer) map[string]uint64 {
 	m := make(map[string]uint64, len(c.names)+8)
 	for i, n := range c.names {
 		m[n] = c.vals[i].Load()
@@ -28,6 +29,11 @@ func (c *counters) snapshot(e Engine) map[string]uint64 {
 	if e != nil {
 		for k, v := range e.Counters() {
 			m["engine."+k] = v
+		}
+	}
+	if fe, ok := sr.(Engine); ok && fe != e {
+		for k, v := range fe.Counters() {
+			m["tls_engine."+k] = v
 		}
 	}
 	return m

@@ -1,6 +1,9 @@
 package relay
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors callers match with errors.Is. Context is added once, at the API edge.
 var (
@@ -27,6 +30,9 @@ var errReplaced = errors.New("relay: replaced by a newer session with the same c
 // errTooManyHandshakes: a source address already has its share of
 // connections in their handshake, or the server has all it takes.
 var errTooManyHandshakes = errors.New("relay: too many handshakes from one address")
+
+// errTLSHello: a TLS ClientHello reached a server without TLS.
+var errTLSHello = fmt.Errorf("%w: a TLS handshake, and this server has no TLS", ErrBadMagic)
 
 // errServerFull: the server holds max_clients sessions and refused one more.
 var errServerFull = errors.New("relay: server full (max_clients)")

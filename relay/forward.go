@@ -90,7 +90,7 @@ func NewForwarder(cfg ForwardConfig) (*Forwarder, error) {
 func (f *Forwarder) Addr() net.Addr { return f.ln.Addr() }
 
 // Counters returns the forwarder's event counts and its engine's.
-func (f *Forwarder) Counters() map[string]uint64 { return f.count.snapshot(f.engine) }
+func (f *Forwarder) Counters() map[string]uint64 { return f.count.snapshot(f.engine, nil) }
 
 // Serve accepts until Shutdown or Close, then returns ErrServerClosed.
 func (f *Forwarder) Serve() error {

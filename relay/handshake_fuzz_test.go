@@ -34,6 +34,7 @@ func FuzzHandshake(f *testing.F) {
 		append([]byte("FRY\x00"), 2, KindControl),                       // a version from the future
 		[]byte("GET / HTTP/1.1\r\nHost: ferry\r\n\r\n"),                 // the wrong protocol
 		append(bytes.Clone(ctl), bytes.Repeat(authFrame.Bytes(), 3)...), // proofs in a row
+		{tlsHandshakeRecord, 3, 1, 0, 5, 1, 0, 0, 1, 0},                 // a TLS client at a server without TLS
 	} {
 		f.Add(seed)
 	}

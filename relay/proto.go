@@ -38,6 +38,9 @@ const (
 	frameHeaderLen = 3
 )
 
+// AuthOK over TLS carries one more byte, flags; over plain TCP it has none.
+const authFlagTLSData byte = 1 << 0 // data connections must use TLS
+
 // Data connections: after the preamble, a fixed-size header; the server then
 // answers, on the same connection and only once a public connection needs it,
 // with a data message: type u8, len u8, body.
@@ -57,6 +60,7 @@ const (
 	CodeReplaced       byte = 4  // FrameError: a newer session with this client id took over
 	CodeShutdown       byte = 5  // FrameError: the server is shutting down
 	CodeFull           byte = 6  // FrameError: the server holds max_clients sessions; try again later
+	CodeTLSRequired    byte = 7  // FrameError, DataRefused: this server takes that connection over TLS only
 	CodePortInUse      byte = 10 // FrameRefused
 	CodePortNotAllowed byte = 11 // FrameRefused
 	CodeNameTaken      byte = 12 // FrameRefused: another client id holds the name
@@ -75,7 +79,7 @@ const (
 var maxPayload = map[byte]int{
 	FrameChallenge:  nonceLen,
 	FrameAuth:       nonceLen + macLen + 1 + MaxNameLen,
-	FrameAuthOK:     16 + macLen,
+	FrameAuthOK:     16 + macLen + 1, // the last byte, flags, only over TLS
 	FrameError:      2 + 255,
 	FrameRegister:   3 + MaxNameLen,
 	FrameRegistered: 4 + 1 + MaxNameLen + 1 + 255,
@@ -200,6 +204,9 @@ func readPreamble(r io.Reader) (byte, error) {
 		return 0, err
 	}
 	if string(p[:len(Magic)]) != Magic {
+		if p[0] == tlsHandshakeRecord {
+			return 0, errTLSHello
+		}
 		return 0, ErrBadMagic
 	}
 	if v := p[len(Magic)]; v != Version {
@@ -228,6 +235,8 @@ func codeText(code byte) string {
 		return "server shutting down"
 	case CodeFull:
 		return "server full (max_clients sessions)"
+	case CodeTLSRequired:
+		return "TLS required"
 	case CodePortInUse:
 		return "public port in use"
 	case CodePortNotAllowed:

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,8 @@ const (
 	scClientsLimited
 	scConnsDenied
 	scHandshakesLimited
+	scTLSFailed
+	scTLSRequired
 )
 
 var serverCounterNames = []string{
@@ -51,6 +54,7 @@ var serverCounterNames = []string{
 	"tunnels_refused", "public_conns", "pool_hits", "pool_misses", "data_conns",
 	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "queue_full", "public_dropped", "start_failed", "local_dial_failures",
 	"relays_done", "protocol_errors", "auth_limited", "conns_limited", "clients_limited", "conns_denied", "handshakes_limited",
+	"tls_failed", "tls_required",
 }
 
 // A Server accepts ferry clients on one port, opens a public listener per
@@ -61,7 +65,14 @@ type Server struct {
 	log    *slog.Logger
 	ln     *net.TCPListener
 	engine Engine
-	count  *counters
+	// streams relays pairs with a TLS data connection: the engine itself
+	// when it can, else a user-space engine of its own (streamEngine).
+	streams StreamRelayer
+	// tls is the server port's TLS config, nil without TLS; fingerprint
+	// is its certificate's, for the log.
+	tls         *tls.Config
+	fingerprint string
+	count       *counters
 	// limiter counts failed authentications per source address and
 	// refuses an address that has run out of tries.
 	limiter *failureLimiter
@@ -91,13 +102,30 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e, err := NewEngine(cfg.Engine, Options{IdleTimeout: cfg.IdleTimeout, Logger: cfg.Logger})
+	var tlsCfg *tls.Config
+	var fingerprint string
+	if cfg.TLS {
+		var err error
+		if tlsCfg, fingerprint, err = cfg.serverTLS(); err != nil {
+			return nil, err
+		}
+	}
+	opts := Options{IdleTimeout: cfg.IdleTimeout, Logger: cfg.Logger}
+	e, err := NewEngine(cfg.Engine, opts)
 	if err != nil {
 		return nil, err
+	}
+	var streams StreamRelayer
+	if cfg.TLSData {
+		if streams, err = streamEngine(e, cfg.Engine, cfg.engineNamed, opts); err != nil {
+			e.Close()
+			return nil, err
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		e.Close()
+		closeStreams(e, streams)
 		return nil, fmt.Errorf("relay: server listen: %w", err)
 	}
 	return &Server{
@@ -105,6 +133,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		log:         cfg.Logger,
 		ln:          ln.(*net.TCPListener),
 		engine:      e,
+		streams:     streams,
+		tls:         tlsCfg,
+		fingerprint: fingerprint,
 		count:       newCounters(serverCounterNames...),
 		limiter:     newFailureLimiter(cfg.AuthFailures, cfg.AuthFailurePeriod),
 		junkLog:     newFailureLimiter(1, junkLogPeriod),
@@ -119,13 +150,23 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // Addr is the address the server port is bound to.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Counters returns the server's event counts and its engine's.
-func (s *Server) Counters() map[string]uint64 { return s.count.snapshot(s.engine) }
+// Counters returns the server's event counts and its engine's (and, when
+// TLS data connections use an engine of their own, that one's under
+// "tls_engine.").
+func (s *Server) Counters() map[string]uint64 { return s.count.snapshot(s.engine, s.streams) }
+
+// Fingerprint is the SHA-256 fingerprint of the server's TLS certificate,
+// as clients pin it, or "" without TLS.
+func (s *Server) Fingerprint() string { return s.fingerprint }
 
 // Serve accepts control and data connections until Shutdown or Close, and
 // then returns ErrServerClosed.
 func (s *Server) Serve() error {
-	s.log.Info("ferry server listening", "addr", s.ln.Addr().String(), "engine", s.cfg.Engine, "public_bind", s.cfg.PublicBind)
+	args := []any{"addr", s.ln.Addr().String(), "engine", s.cfg.Engine, "public_bind", s.cfg.PublicBind, "tls", s.tls != nil}
+	if s.tls != nil {
+		args = append(args, "tls_data", s.cfg.TLSData, "tls_fingerprint", s.fingerprint, "client_certs", s.cfg.ClientCA != "")
+	}
+	s.log.Info("ferry server listening", args...)
 	var delay time.Duration
 	for {
 		c, err := s.ln.AcceptTCP()
@@ -216,38 +257,79 @@ func (s *Server) warnJunk(c *net.TCPConn, log *slog.Logger, msg string, args ...
 }
 
 // handle reads the preamble and dispatches by kind. Every read before
-// authentication has the handshake deadline.
+// authentication has the handshake deadline, the TLS handshake's included.
 func (s *Server) handle(c *net.TCPConn) {
 	log := s.log.With("remote", c.RemoteAddr().String())
 	c.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	kind, err := readPreamble(c)
+	conn, secure, err := s.handshakeTLS(c)
+	if err != nil {
+		s.untrack(c)
+		s.count.add(scTLSFailed)
+		s.warnJunk(c, log, "closing connection: TLS handshake failed", "err", err)
+		c.Close()
+		return
+	}
+	kind, err := readPreamble(conn)
 	if err != nil {
 		s.untrack(c)
 		s.count.add(scProtocolErrors)
-		if errors.Is(err, ErrBadVersion) {
-			writeFrame(c, FrameError, encoder{}.u8(CodeBadVersion).str(err.Error()))
+		switch {
+		case errors.Is(err, ErrBadVersion):
+			writeFrame(conn, FrameError, encoder{}.u8(CodeBadVersion).str(err.Error()))
+		case errors.Is(err, errTLSHello):
+			// In clear: a TLS client reads it as "not TLS", a person
+			// with openssl s_client reads the words.
+			writeFrame(conn, FrameError, encoder{}.u8(CodeProtocol).str("this server does not speak TLS: connect without --tls, or turn tls on in the server's config"))
 		}
 		s.warnJunk(c, log, "closing connection: bad preamble", "err", err)
 		c.Close()
 		return
 	}
-	if kind == KindControl {
-		if !s.limiter.allow(sourceAddr(c)) {
-			// Closed unread and without a word: an address guessing
-			// tokens learns nothing and costs nothing but the accept.
-			s.untrack(c)
-			s.count.add(scAuthLimited)
-			c.Close()
-			return
-		}
-		s.handleControl(c, log)
-		return
+	switch {
+	case kind == KindControl && s.tls != nil && !secure:
+		s.untrack(c)
+		s.count.add(scTLSRequired)
+		s.warnJunk(c, log, "closing plain control connection: this server takes control connections over TLS only")
+		writeFrame(conn, FrameError, encoder{}.u8(CodeTLSRequired).str("this server takes control connections over TLS only: connect with --tls, --ca or --server-fingerprint"))
+		c.Close()
+	case kind == KindControl && !s.limiter.allow(sourceAddr(c)):
+		// Closed unread and without a word: an address guessing
+		// tokens learns nothing and costs nothing but the accept.
+		s.untrack(c)
+		s.count.add(scAuthLimited)
+		c.Close()
+	case kind == KindControl:
+		s.handleControl(conn, c, log)
+	default:
+		s.handleData(conn, c, secure, log)
 	}
-	s.handleData(c, log)
 }
 
-func (s *Server) handleControl(c *net.TCPConn, log *slog.Logger) {
-	sess, err := s.authenticate(c, log)
+// handshakeTLS tells a TLS ClientHello from the ferry preamble by the
+// connection's first byte and, for TLS, completes the handshake. It returns
+// what to read the preamble from, and whether that is TLS. Without TLS
+// configured nothing is read: a ClientHello fails as a bad preamble.
+func (s *Server) handshakeTLS(c *net.TCPConn) (conn net.Conn, secure bool, err error) {
+	if s.tls == nil {
+		return c, false, nil
+	}
+	var first [1]byte
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		return nil, false, err
+	}
+	pc := &prefixConn{TCPConn: c, first: first[0], pending: true}
+	if first[0] != tlsHandshakeRecord {
+		return pc, false, nil
+	}
+	tc := tls.Server(pc, s.tls)
+	if err := tc.Handshake(); err != nil {
+		return nil, false, err
+	}
+	return TLSStream(tc, c), true, nil
+}
+
+func (s *Server) handleControl(conn net.Conn, c *net.TCPConn, log *slog.Logger) {
+	sess, err := s.authenticate(conn, c, log)
 	s.untrack(c)
 	if err != nil {
 		c.Close()
@@ -261,14 +343,15 @@ func (s *Server) handleControl(c *net.TCPConn, log *slog.Logger) {
 	sess.close(err)
 }
 
-// authenticate runs the challenge-response and registers the new session,
-// replacing any older session of the same client id.
-func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error) {
+// authenticate runs the challenge-response over conn (c itself, or TLS
+// over it) and registers the new session, replacing any older session of
+// the same client id.
+func (s *Server) authenticate(conn net.Conn, c *net.TCPConn, log *slog.Logger) (*session, error) {
 	serverNonce := randomBytes(nonceLen)
-	if err := writeFrame(c, FrameChallenge, serverNonce); err != nil {
+	if err := writeFrame(conn, FrameChallenge, serverNonce); err != nil {
 		return nil, err
 	}
-	typ, p, err := readFrame(c)
+	typ, p, err := readFrame(conn)
 	if err == nil && typ != FrameAuth {
 		err = fmt.Errorf("%w: expected auth, got %#x", ErrMalformedFrame, typ)
 	}
@@ -282,13 +365,13 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 	if err != nil {
 		s.count.add(scProtocolErrors)
 		s.warnJunk(c, log, "closing control connection before auth", "err", err)
-		writeFrame(c, FrameError, encoder{}.u8(CodeProtocol).str(err.Error()))
+		writeFrame(conn, FrameError, encoder{}.u8(CodeProtocol).str(err.Error()))
 		return nil, err
 	}
 	if err := checkName("id", id); err != nil {
 		s.count.add(scProtocolErrors)
 		s.warnJunk(c, log, "closing control connection: invalid client id", "err", err)
-		writeFrame(c, FrameError, encoder{}.u8(CodeProtocol).str("invalid client id: "+err.Error()))
+		writeFrame(conn, FrameError, encoder{}.u8(CodeProtocol).str("invalid client id: "+err.Error()))
 		return nil, err
 	}
 	// An id with no token to check against fails exactly like a wrong
@@ -301,12 +384,13 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 			log.Warn("source address out of authentication tries; refusing its control connections until it earns more",
 				"tries", s.cfg.AuthFailures, "one_more_every", s.cfg.AuthFailurePeriod)
 		}
-		writeFrame(c, FrameError, encoder{}.u8(CodeAuthFailed).str("authentication failed: the token does not match the server's"))
+		writeFrame(conn, FrameError, encoder{}.u8(CodeAuthFailed).str("authentication failed: the token does not match the server's"))
 		return nil, ErrAuthFailed
 	}
 	sess := &session{
 		srv:      s,
-		conn:     c,
+		conn:     conn,
+		raw:      c,
 		clientID: id,
 		key:      sessionKey(token, serverNonce, clientNonce),
 		tunnels:  make(map[uint32]*tunnel),
@@ -318,7 +402,7 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		writeFrame(c, FrameError, encoder{}.u8(CodeShutdown).str("server shutting down"))
+		writeFrame(conn, FrameError, encoder{}.u8(CodeShutdown).str("server shutting down"))
 		return nil, ErrServerClosed
 	}
 	old := s.sessions[id]
@@ -326,7 +410,7 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 		s.mu.Unlock()
 		s.count.add(scClientsLimited)
 		log.Warn("refusing a client: the server holds max_clients sessions", "client_id", id, "max_clients", s.cfg.MaxClients)
-		writeFrame(c, FrameError, encoder{}.u8(CodeFull).str(fmt.Sprintf("the server holds its %d clients; try again later", s.cfg.MaxClients)))
+		writeFrame(conn, FrameError, encoder{}.u8(CodeFull).str(fmt.Sprintf("the server holds its %d clients; try again later", s.cfg.MaxClients)))
 		return nil, errServerFull
 	}
 	s.sessions[id] = sess
@@ -341,7 +425,17 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 		old.notify(CodeReplaced)
 		old.close(errReplaced)
 	}
-	if err := writeFrame(c, FrameAuthOK, encoder{}.raw(sess.id[:]).raw(serverMAC(token, serverNonce, clientNonce, sess.id[:]))); err != nil {
+	ok := encoder{}.raw(sess.id[:]).raw(serverMAC(token, serverNonce, clientNonce, sess.id[:]))
+	if _, secure := conn.(*tlsStream); secure {
+		// Only over TLS, which protects it, and which clients from
+		// before the flags byte cannot speak.
+		var flags byte
+		if s.cfg.TLSData {
+			flags |= authFlagTLSData
+		}
+		ok = ok.u8(flags)
+	}
+	if err := writeFrame(conn, FrameAuthOK, ok); err != nil {
 		sess.wg.Done() // the heartbeat counted above never starts
 		sess.close(err)
 		return nil, err
@@ -351,18 +445,27 @@ func (s *Server) authenticate(c *net.TCPConn, log *slog.Logger) (*session, error
 	return sess, nil
 }
 
-// handleData checks a data connection's header and gives the connection to
-// its tunnel. The header is read with exact-length reads straight from the
-// socket, so no payload byte ever sits in a user-space buffer.
-func (s *Server) handleData(c *net.TCPConn, log *slog.Logger) {
+// handleData checks a data connection's header, read from conn (c itself,
+// or TLS over it), and gives the connection to its tunnel. On plain TCP the
+// header is read with exact-length reads straight from the socket, so no
+// payload byte ever sits in a user-space buffer; over TLS, the TLS
+// connection keeps any bytes read ahead and the engine reads them from it.
+func (s *Server) handleData(conn net.Conn, c *net.TCPConn, secure bool, log *slog.Logger) {
 	handedOff := false
 	defer func() {
 		if !handedOff {
 			s.untrack(c)
 		}
 	}()
+	if s.cfg.TLSData && !secure {
+		s.count.add(scTLSRequired)
+		s.warnJunk(c, log, "data connection refused: this server takes data connections over TLS only")
+		conn.Write([]byte{DataRefused, 1, CodeTLSRequired})
+		c.Close()
+		return
+	}
 	var b [dataHeaderLen]byte
-	if _, err := io.ReadFull(c, b[:]); err != nil {
+	if _, err := io.ReadFull(conn, b[:]); err != nil {
 		s.count.add(scProtocolErrors)
 		s.warnJunk(c, log, "closing data connection: short header", "err", err)
 		c.Close()
@@ -372,7 +475,7 @@ func (s *Server) handleData(c *net.TCPConn, log *slog.Logger) {
 	refuse := func(code byte) {
 		s.count.add(scDataRefused)
 		s.warnJunk(c, log, "data connection refused", "reason", codeText(code), "tunnel_id", h.tunnel)
-		c.Write([]byte{DataRefused, 1, code})
+		conn.Write([]byte{DataRefused, 1, code})
 		c.Close()
 	}
 	s.mu.Lock()
@@ -405,7 +508,11 @@ func (s *Server) handleData(c *net.TCPConn, log *slog.Logger) {
 	// longer close it as a handshake.
 	s.untrack(c)
 	handedOff = true
-	t.addData(c)
+	if secure {
+		t.addData(conn.(Stream))
+	} else {
+		t.addData(TCPStream(c))
+	}
 }
 
 // Shutdown stops accepting, closes every session and public listener, lets
@@ -427,6 +534,7 @@ func (s *Server) Close() error {
 	s.stop()
 	s.wg.Wait()
 	err := s.engine.Close()
+	closeStreams(s.engine, s.streams)
 	s.relays.Wait()
 	return err
 }
@@ -454,21 +562,28 @@ func (s *Server) stop() {
 	}
 }
 
-// relay hands a public connection and a data connection to the engine.
-func (s *Server) relay(t *tunnel, pc, dc *net.TCPConn) {
+// relay hands a public connection and a data connection to the engine, or
+// to the stream relayer when the data connection is TLS.
+func (s *Server) relay(t *tunnel, pc *net.TCPConn, dc Stream) {
 	s.relays.Add(1)
-	s.engine.Relay(pc, dc, func(r Result) {
+	done := func(r Result) {
 		t.release()
 		s.count.add(scRelaysDone)
 		t.sess.log.Debug("public connection ended", "tunnel", t.name, "in", r.AtoB, "out", r.BtoA, "err", r.Err)
 		s.relays.Done()
-	})
+	}
+	if tc, ok := dc.(tcpStream); ok {
+		s.engine.Relay(pc, tc.TCPConn, done)
+		return
+	}
+	s.streams.RelayStreams(TCPStream(pc), dc, done)
 }
 
 // A session is one authenticated control connection and its tunnels.
 type session struct {
 	srv      *Server
-	conn     *net.TCPConn
+	conn     net.Conn     // frames: raw, or TLS over it
+	raw      *net.TCPConn // closed to end the session, without a TLS goodbye that could block
 	id       [16]byte
 	clientID string
 	key      []byte
@@ -496,7 +611,7 @@ func (sess *session) send(typ byte, payload []byte) error {
 	sess.conn.SetWriteDeadline(time.Now().Add(sess.srv.cfg.HeartbeatTimeout))
 	err := writeFrame(sess.conn, typ, payload)
 	if err != nil {
-		sess.conn.Close()
+		sess.raw.Close()
 	}
 	return err
 }
@@ -715,7 +830,7 @@ func (sess *session) close(why error) {
 		s.mu.Unlock()
 
 		close(sess.done)
-		sess.conn.Close()
+		sess.raw.Close()
 		for _, t := range tunnels {
 			t.close()
 		}
@@ -886,11 +1001,11 @@ func (t *tunnel) dropWaiter(w *waiter) bool {
 
 // addData takes a fresh data connection: it serves the oldest waiting public
 // connection, or joins the idle pool.
-func (t *tunnel) addData(dc *net.TCPConn) {
+func (t *tunnel) addData(dc Stream) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		dc.Close()
+		rawTCP(dc).Close()
 		return
 	}
 	if len(t.waiting) > 0 {
@@ -906,7 +1021,7 @@ func (t *tunnel) addData(dc *net.TCPConn) {
 		t.mu.Unlock()
 		t.sess.srv.count.add(scDataRefused)
 		dc.Write([]byte{DataRefused, 1, CodeOverflow})
-		dc.Close()
+		rawTCP(dc).Close()
 		return
 	}
 	p := newPooled(t, dc)
@@ -917,11 +1032,11 @@ func (t *tunnel) addData(dc *net.TCPConn) {
 
 // start sends "start" with the public peer's address on the data connection
 // and hands both to the engine.
-func (t *tunnel) start(pc, dc *net.TCPConn) {
+func (t *tunnel) start(pc *net.TCPConn, dc Stream) {
 	msg := encoder{}.u8(DataStart).str(pc.RemoteAddr().String())
 	dc.SetWriteDeadline(time.Now().Add(t.sess.srv.cfg.HandshakeTimeout))
 	if _, err := dc.Write(msg); err != nil {
-		dc.Close()
+		rawTCP(dc).Close()
 		t.sess.srv.count.add(scStartFailed)
 		t.serve(pc) // another data connection, or a new one
 		return
@@ -938,7 +1053,7 @@ func (t *tunnel) close() {
 	t.mu.Unlock()
 	t.ln.Close()
 	for _, p := range idle {
-		p.c.Close() // its watcher sees the error and ends
+		rawTCP(p.c).Close() // its watcher sees the error and ends
 		<-p.exited
 	}
 	for _, w := range waiting {
@@ -972,7 +1087,7 @@ func (t *tunnel) removeIdle(p *pooled) bool {
 // vanished peer into such an error.
 type pooled struct {
 	t      *tunnel
-	c      *net.TCPConn
+	c      Stream
 	exited chan struct{}
 
 	mu      sync.Mutex
@@ -980,7 +1095,7 @@ type pooled struct {
 	dead    bool
 }
 
-func newPooled(t *tunnel, c *net.TCPConn) *pooled {
+func newPooled(t *tunnel, c Stream) *pooled {
 	p := &pooled{t: t, c: c, exited: make(chan struct{})}
 	go p.watch()
 	return p
@@ -1000,7 +1115,7 @@ func (p *pooled) watch() {
 			p.t.sess.srv.count.add(scPoolClosedIdle)
 			p.t.sess.log.Debug("pooled data connection died while idle", "tunnel", p.t.name, "err", err)
 		}
-		p.c.Close()
+		rawTCP(p.c).Close()
 	}
 }
 
@@ -1017,9 +1132,9 @@ func (p *pooled) claim() bool {
 	p.c.SetReadDeadline(time.Unix(1, 0)) // wakes the watcher's Read
 	<-p.exited
 	p.c.SetReadDeadline(time.Time{})
-	if p.dead || !probeIdle(p.c) {
+	if p.dead || !probeIdle(rawTCP(p.c)) {
 		p.t.sess.srv.count.add(scPoolDeadAtClaim)
-		p.c.Close()
+		rawTCP(p.c).Close()
 		return false
 	}
 	return true

@@ -52,7 +52,13 @@ func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags, stderr io.
 	fs.StringVar(&cfg.ID, "id", "", "client `name`; a new session with the same id replaces the old one (default the host name)")
 	fs.Var(&tunnelsFlag{dst: &cfg.Tunnels}, "tunnel", "local service to expose, as a `spec` NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT (PUBLIC_PORT 0: the server picks); repeatable")
 	fs.IntVar(&cfg.Pool, "pool", relay.DefaultPool, "idle data connections kept ready per tunnel; 0 disables")
-	fs.StringVar(&cfg.Engine, "engine", relay.DefaultEngine, "relay `engine` for local connections (see 'ferry engines')")
+	fs.StringVar(&cfg.Engine, "engine", "", "relay `engine` for local connections (see 'ferry engines'; default "+relay.DefaultEngine+")")
+	fs.BoolVar(&cfg.TLS, "tls", false, "connect over TLS 1.3, trusting the system's CAs (--ca, --server-fingerprint and --tls-cert imply it)")
+	fs.StringVar(&cfg.CA, "ca", "", "trust server certificates signed by a CA in this PEM `file` (a self-signed server's own certificate works)")
+	fs.StringVar(&cfg.ServerFingerprint, "server-fingerprint", "", "trust only the server certificate with this SHA-256 `fingerprint` (64 hex digits, as the server logs it)")
+	fs.StringVar(&cfg.ServerName, "server-name", "", "`name` the server certificate must carry (default --server's host)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "client certificate PEM `file`, for a server that requires one")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "private key PEM `file` for --tls-cert")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", relay.DefaultHeartbeatInterval, "how often to send the server a heartbeat")
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", relay.DefaultHeartbeatTimeout, "reconnect when the server is silent this long")
 	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", relay.DefaultDialTimeout, "bound on dials to the server and local services, and the handshake")
@@ -114,8 +120,11 @@ func runClient(args []string, _, stderr io.Writer) int {
 		// Run gives up only on what retrying cannot fix.
 		cl.Close()
 		msg := "client stopped"
-		if errors.Is(err, relay.ErrAuthFailed) {
+		switch {
+		case errors.Is(err, relay.ErrAuthFailed):
 			msg = "the server refused the token; check --token"
+		case errors.Is(err, relay.ErrTLS):
+			msg = "TLS with the server failed; check --tls, --ca, --server-fingerprint or --tls-cert"
 		}
 		log.Error(msg, "err", err)
 		return exitFatal

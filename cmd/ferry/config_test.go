@@ -61,7 +61,7 @@ heartbeat_timeout = "1m"
 		{
 			name: "defaults",
 			args: []string{"--token", "t"},
-			want: relay.ServerConfig{Listen: relay.DefaultListen, Token: "t", Engine: relay.DefaultEngine,
+			want: relay.ServerConfig{Listen: relay.DefaultListen, Token: "t",
 				PublicBind: "0.0.0.0", HeartbeatInterval: relay.DefaultHeartbeatInterval,
 				HeartbeatTimeout: relay.DefaultHeartbeatTimeout, HandshakeTimeout: relay.DefaultHandshakeTimeout,
 				DataTimeout: relay.DefaultDataTimeout, ShutdownTimeout: relay.DefaultShutdownTimeout},
@@ -69,7 +69,7 @@ heartbeat_timeout = "1m"
 		{
 			name: "file over defaults",
 			args: []string{"-c", path},
-			want: relay.ServerConfig{Listen: "127.0.0.1:7100", Token: "from-file", Engine: relay.DefaultEngine,
+			want: relay.ServerConfig{Listen: "127.0.0.1:7100", Token: "from-file",
 				PublicBind: "127.0.0.1", HeartbeatInterval: 20 * time.Second, HeartbeatTimeout: time.Minute,
 				HandshakeTimeout: relay.DefaultHandshakeTimeout, DataTimeout: relay.DefaultDataTimeout,
 				ShutdownTimeout: relay.DefaultShutdownTimeout},
@@ -79,7 +79,7 @@ heartbeat_timeout = "1m"
 			// after, and only where they appear.
 			name: "flags over file",
 			args: []string{"--heartbeat-interval", "5s", "-c", path, "--idle-timeout", "2m", "--token", "from-flag"},
-			want: relay.ServerConfig{Listen: "127.0.0.1:7100", Token: "from-flag", Engine: relay.DefaultEngine,
+			want: relay.ServerConfig{Listen: "127.0.0.1:7100", Token: "from-flag",
 				PublicBind: "127.0.0.1", HeartbeatInterval: 5 * time.Second, HeartbeatTimeout: time.Minute,
 				HandshakeTimeout: relay.DefaultHandshakeTimeout, DataTimeout: relay.DefaultDataTimeout,
 				IdleTimeout: 2 * time.Minute, ShutdownTimeout: relay.DefaultShutdownTimeout},

@@ -141,15 +141,21 @@ func TestTunnelEndToEnd(t *testing.T) {
 						t.Errorf("%s with --engine %s reports engine.%s, a counter of another engine", side.name, side.engine, name)
 					}
 				}
+				for _, name := range proof.zero {
+					if n, has := side.c["engine."+name].(float64); !has || n != 0 {
+						t.Errorf("%s with --engine %s: engine.%s = %v, want 0: %v", side.name, side.engine, name, side.c["engine."+name], side.c)
+					}
+				}
 			}
 		})
 	}
 }
 
-// engineProof lists, per engine, counters that must move when it relays and
-// counters of other engines it must not have.
-var engineProof = map[string]struct{ moved, absent []string }{
-	"gocopy":      {moved: []string{"readfrom_calls"}, absent: []string{"copied_bytes", "spliced_bytes", "epoll_waits"}},
+// engineProof lists, per engine, counters that must move when it relays,
+// counters of other engines it must not have, and its own counters of paths
+// plain TCP pairs must not take (gocopy copies in user space only for TLS).
+var engineProof = map[string]struct{ moved, absent, zero []string }{
+	"gocopy":      {moved: []string{"readfrom_calls"}, absent: []string{"spliced_bytes", "epoll_waits"}, zero: []string{"copied_bytes"}},
 	"gocopybuf":   {moved: []string{"copied_bytes", "read_calls", "write_calls"}, absent: []string{"readfrom_calls", "spliced_bytes", "epoll_waits"}},
 	"epollcopy":   {moved: []string{"copied_bytes", "epoll_waits"}, absent: []string{"readfrom_calls", "spliced_bytes"}},
 	"epollsplice": {moved: []string{"spliced_bytes", "splice_in_calls", "splice_out_calls", "epoll_waits"}, absent: []string{"readfrom_calls"}},

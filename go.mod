@@ -8,6 +8,7 @@ require (
 	github.com/montanaflynn/stats v0.14.0
 	github.com/valyala/fasthttp v1.78.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/time v0.16.0
 )
 
 require (

@@ -93,6 +93,14 @@ type ServerConfig struct {
 	// reset right after accept, before any byte is forwarded, and counted
 	// (conns_denied). Zero means everyone may connect.
 	Access []AccessRule `toml:"access"`
+	// Bandwidth caps tunnels' throughput (TOML [[bandwidth]] with tunnel
+	// and rate, "*" for every tunnel without its own): each direction of a
+	// tunnel, all its connections together, through a token bucket with a
+	// burst of a tenth of a second. Pacing happens in user space, so only
+	// engines that relay Streams honour it: with one named explicitly that
+	// cannot, the server refuses to start; the default engine can. Zero
+	// means no cap.
+	Bandwidth []BandwidthRule `toml:"bandwidth"`
 	// MaxConnsPerTunnel bounds each tunnel's public connections, so one
 	// busy or attacked tunnel cannot take the whole of MaxConns. Zero
 	// means no bound but MaxConns.
@@ -157,6 +165,20 @@ type ServerConfig struct {
 	allowed     portSet
 	tokens      map[string]string // Clients by id
 	access      map[string]accessList
+	bandwidth   map[string]float64 // Bandwidth by tunnel, bytes per second
+}
+
+// paceFor returns the buckets for a new tunnel: its own rule's, else
+// "*"'s, or nil for no cap.
+func (c *ServerConfig) paceFor(name string) *pace {
+	r, ok := c.bandwidth[name]
+	if !ok {
+		r, ok = c.bandwidth["*"]
+	}
+	if !ok {
+		return nil
+	}
+	return newPace(r)
 }
 
 // An AccessRule is one tunnel's source address lists.
@@ -395,6 +417,23 @@ func (c *ServerConfig) Validate() error {
 			return err
 		}
 		c.access[r.Tunnel] = a
+	}
+	c.bandwidth = make(map[string]float64, len(c.Bandwidth))
+	for i, r := range c.Bandwidth {
+		key := fmt.Sprintf("bandwidth[%d]", i)
+		if r.Tunnel != "*" {
+			if err := checkName(key+".tunnel", r.Tunnel); err != nil {
+				return err
+			}
+		}
+		if _, dup := c.bandwidth[r.Tunnel]; dup {
+			return configErr(key+".tunnel", "%q has a rule already", r.Tunnel)
+		}
+		v, err := ParseRate(r.Rate)
+		if err != nil {
+			return configErr(key+".rate", "%v", err)
+		}
+		c.bandwidth[r.Tunnel] = v
 	}
 	if c.MaxConnsPerTunnel < 0 {
 		return configErr("max_conns_per_tunnel", "%d: want 0 (no bound but max_conns) or more", c.MaxConnsPerTunnel)

@@ -65,8 +65,9 @@ type Server struct {
 	log    *slog.Logger
 	ln     *net.TCPListener
 	engine Engine
-	// streams relays pairs with a TLS data connection: the engine itself
-	// when it can, else a user-space engine of its own (streamEngine).
+	// streams relays pairs with a TLS data connection or a bandwidth cap:
+	// the engine itself when it can, else a user-space engine of its own
+	// (streamEngine).
 	streams StreamRelayer
 	// tls is the server port's TLS config, nil without TLS; fingerprint
 	// is its certificate's, for the log.
@@ -116,7 +117,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	var streams StreamRelayer
-	if cfg.TLSData {
+	if cfg.TLSData || len(cfg.bandwidth) > 0 {
 		if streams, err = streamEngine(e, cfg.Engine, cfg.engineNamed, opts); err != nil {
 			e.Close()
 			return nil, err
@@ -563,7 +564,8 @@ func (s *Server) stop() {
 }
 
 // relay hands a public connection and a data connection to the engine, or
-// to the stream relayer when the data connection is TLS.
+// to the stream relayer when the data connection is TLS or the tunnel's
+// bandwidth is capped.
 func (s *Server) relay(t *tunnel, pc *net.TCPConn, dc Stream) {
 	s.relays.Add(1)
 	done := func(r Result) {
@@ -571,6 +573,10 @@ func (s *Server) relay(t *tunnel, pc *net.TCPConn, dc Stream) {
 		s.count.add(scRelaysDone)
 		t.sess.log.Debug("public connection ended", "tunnel", t.name, "in", r.AtoB, "out", r.BtoA, "err", r.Err)
 		s.relays.Done()
+	}
+	if t.pace != nil {
+		s.streams.RelayStreams(t.pace.wrap(TCPStream(pc)), dc, done)
+		return
 	}
 	if tc, ok := dc.(tcpStream); ok {
 		s.engine.Relay(pc, tc.TCPConn, done)
@@ -703,7 +709,11 @@ func (sess *session) register(name string, port int) {
 	case t != nil:
 		addr := t.ln.Addr().String()
 		sess.srv.count.add(scTunnelsRegistered)
-		sess.log.Info("tunnel open", "tunnel", name, "public_addr", addr)
+		args := []any{"tunnel", name, "public_addr", addr}
+		if t.pace != nil {
+			args = append(args, "bandwidth_bytes_per_sec", float64(t.pace.in.Limit()))
+		}
+		sess.log.Info("tunnel open", args...)
 		sess.send(FrameRegistered, encoder{}.u32(t.id).str(name).str(addr))
 		// Only now, so that no NeedData for this tunnel can overtake its
 		// Registered on the control connection.
@@ -767,7 +777,7 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 		return nil, code, msg
 	}
 	s.nextTunnel++
-	t := &tunnel{sess: sess, id: s.nextTunnel, name: name, ln: ln}
+	t := &tunnel{sess: sess, id: s.nextTunnel, name: name, ln: ln, pace: s.cfg.paceFor(name)}
 	sess.mu.Lock()
 	sess.tunnels[t.id] = t
 	sess.mu.Unlock()
@@ -848,6 +858,7 @@ type tunnel struct {
 	id   uint32
 	name string
 	ln   *net.TCPListener
+	pace *pace // the bandwidth cap's buckets; nil for none
 
 	mu      sync.Mutex
 	closed  bool

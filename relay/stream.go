@@ -60,12 +60,12 @@ func (s *tlsStream) CloseWrite() error {
 
 func (s *tlsStream) Abort() { abort(s.raw) }
 
-// streamFallback is the engine that relays TLS pairs when the configured
-// engine cannot and the user did not name it.
+// streamFallback is the engine that relays TLS and paced pairs when the
+// configured engine cannot and the user did not name it.
 const streamFallback = "gocopybuf"
 
-// streamEngine returns what relays pairs with a TLS side: e itself if it
-// can, else, when the user named e, an error saying why not (they asked for
+// streamEngine returns what relays pairs with a TLS or paced side: e itself
+// if it can, else, when the user named e, an error saying why not (they asked for
 // an engine that would never run), else a user-space engine of its own,
 // which closeStreams closes.
 func streamEngine(e Engine, name string, named bool, opts Options) (StreamRelayer, error) {
@@ -73,7 +73,7 @@ func streamEngine(e Engine, name string, named bool, opts Options) (StreamRelaye
 		return sr, nil
 	}
 	if named {
-		return nil, fmt.Errorf("%w: engine %q cannot relay TLS data connections: it moves bytes between raw sockets, and TLS plaintext exists only in user space; name a user-space engine (gocopy, gocopybuf) or turn tls_data off", ErrConfig, name)
+		return nil, fmt.Errorf("%w: engine %q cannot relay TLS data connections or bandwidth-capped tunnels: it moves bytes between raw sockets, and both need the bytes in user space; name a user-space engine (gocopy, gocopybuf), or turn tls_data and bandwidth off", ErrConfig, name)
 	}
 	fe, err := NewEngine(streamFallback, opts)
 	if err != nil {
@@ -85,7 +85,7 @@ func streamEngine(e Engine, name string, named bool, opts Options) (StreamRelaye
 		return nil, fmt.Errorf("relay: engine %q cannot relay TLS data connections either", streamFallback)
 	}
 	if opts.Logger != nil {
-		opts.Logger.Warn("engine cannot relay TLS data connections; those pairs use a user-space engine", "engine", name, "tls_engine", streamFallback)
+		opts.Logger.Warn("engine cannot relay TLS data connections or bandwidth-capped tunnels; those pairs use a user-space engine", "engine", name, "tls_engine", streamFallback)
 	}
 	return sr, nil
 }

@@ -181,3 +181,22 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		})
 	}
 }
+
+// TestBandwidthFlag: --bandwidth is the "*" rule, replacing one a file set,
+// and a rate that does not parse is a usage error naming it.
+func TestBandwidthFlag(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "server.toml")
+	os.WriteFile(path, []byte("token = \"t\"\n[[bandwidth]]\ntunnel = \"*\"\nrate = \"1MB\"\n[[bandwidth]]\ntunnel = \"web\"\nrate = \"2MB\"\n"), 0o600)
+	cfg, err := parseServer([]string{"-c", path, "--bandwidth", "10MiB"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []relay.BandwidthRule{{Tunnel: "web", Rate: "2MB"}, {Tunnel: "*", Rate: "10MiB"}}
+	if !reflect.DeepEqual(cfg.Bandwidth, want) {
+		t.Errorf("got %+v, want %+v", cfg.Bandwidth, want)
+	}
+	var stderr strings.Builder
+	if _, err := parseServer([]string{"--token", "t", "--bandwidth", "fast"}, &stderr); err == nil || !strings.Contains(stderr.String(), `"fast" is not a rate`) {
+		t.Errorf("--bandwidth fast: got %v and %q, want an error saying why", err, stderr.String())
+	}
+}

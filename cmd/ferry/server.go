@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"io"
+	"slices"
 
 	"github.com/ferry-tunnel/ferry/relay"
 )
@@ -30,6 +31,14 @@ func serverFlags(cfg *relay.ServerConfig, file *string, lf *logFlags, stderr io.
 	fs.IntVar(&cfg.MaxClients, "max-clients", 0, "client sessions held at once; one more is told to retry later (default 0: no bound)")
 	fs.IntVar(&cfg.MaxTunnelsPerClient, "max-tunnels-per-client", relay.MaxTunnels, "tunnels each client may open")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "public connections open at once, all tunnels; more are reset (default 0: as many as the fd limit allows)")
+	fs.Func("bandwidth", "cap each tunnel at this `rate` each way, e.g. 10MB (bytes per second; kB, MB, GB, KiB, MiB, GiB); -c sets per-tunnel caps", func(v string) error {
+		if _, err := relay.ParseRate(v); err != nil {
+			return err
+		}
+		cfg.Bandwidth = slices.DeleteFunc(cfg.Bandwidth, func(r relay.BandwidthRule) bool { return r.Tunnel == "*" })
+		cfg.Bandwidth = append(cfg.Bandwidth, relay.BandwidthRule{Tunnel: "*", Rate: v})
+		return nil
+	})
 	fs.IntVar(&cfg.MaxConnsPerTunnel, "max-conns-per-tunnel", 0, "public connections open at once per tunnel (default 0: only --max-conns)")
 	fs.IntVar(&cfg.AuthFailures, "auth-failures", relay.DefaultAuthFailures, "failed authentications a source address may make in a burst before it is refused")
 	fs.DurationVar(&cfg.AuthFailurePeriod, "auth-failure-period", relay.DefaultAuthFailurePeriod, "a refused address earns one more try this often")

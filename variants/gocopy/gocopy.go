@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,13 +26,8 @@ const (
 
 // chunk is how much one ReadFrom may move when the idle timeout needs to see
 // progress. The runtime splices up to 1 MiB per splice(2), so 64 KiB costs a
-// few more calls into the runtime but no extra copy. It is also the size of
-// the user-space copy's buffers.
+// few more calls into the runtime but no extra copy.
 const chunk = 64 << 10
-
-// bufs holds the user-space copy's buffers. A direction takes one when it
-// starts and puts it back when it ends.
-var bufs = sync.Pool{New: func() any { b := make([]byte, chunk); return &b }}
 
 func init() {
 	relay.Register(Name, newEngine)
@@ -41,7 +35,8 @@ func init() {
 
 type engine struct {
 	*pairs.Set
-	readFroms, copied atomic.Uint64
+	readFroms atomic.Uint64
+	buf       pairs.BufferedCopy
 }
 
 func newEngine(opts relay.Options) (relay.Engine, error) {
@@ -55,7 +50,7 @@ func newEngine(opts relay.Options) (relay.Engine, error) {
 		// plaintext of a TLS side exists only in user space.
 		d, s := pairs.TCPConn(dst), pairs.TCPConn(src)
 		if d == nil || s == nil {
-			return e.copyBuf(dst, src, moved)
+			return e.buf.Copy(dst, src, moved)
 		}
 		return readFrom(d, s, moved)
 	})
@@ -105,41 +100,10 @@ func (e *engine) chunked(wake time.Duration) func(dst, src *net.TCPConn, moved f
 	}
 }
 
-// copyBuf moves src to dst through a user-space buffer, reporting every chunk
-// it writes. A Read returns as soon as bytes have arrived (from a TLS Stream,
-// a record), so unlike a ReadFrom chunk it needs no read deadline for the idle
-// timeout to see a trickle; and a write deadline on a tls.Conn would corrupt
-// it. Write writes all of buf or fails, so every chunk read is passed on
-// before the next Read.
-func (e *engine) copyBuf(dst, src relay.Stream, moved func(int64)) error {
-	bp := bufs.Get().(*[]byte)
-	defer bufs.Put(bp)
-	buf := *bp
-	for {
-		nr, rerr := src.Read(buf)
-		if nr > 0 {
-			nw, werr := dst.Write(buf[:nr])
-			if nw > 0 {
-				e.copied.Add(uint64(nw))
-				moved(int64(nw))
-			}
-			if werr != nil {
-				return werr
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
-}
-
 // Counters implements relay.Engine.
 func (e *engine) Counters() map[string]uint64 {
 	m := e.Set.Counters()
 	m[CounterReadFromCalls] = e.readFroms.Load()
-	m[CounterCopiedBytes] = e.copied.Load()
+	m[CounterCopiedBytes] = e.buf.Copied.Load()
 	return m
 }

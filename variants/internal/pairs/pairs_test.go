@@ -2,7 +2,6 @@ package pairs_test
 
 import (
 	"errors"
-	"io"
 	"net"
 	"syscall"
 	"testing"
@@ -14,25 +13,7 @@ import (
 )
 
 // copyBuf is a plain user-space copy, standing in for an engine's.
-func copyBuf(dst, src relay.Stream, moved func(int64)) error {
-	buf := make([]byte, 4096)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			w, werr := dst.Write(buf[:n])
-			moved(int64(w))
-			if werr != nil {
-				return werr
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
+var copyBuf = new(pairs.BufferedCopy).Copy
 
 var errBroken = errors.New("broken copy")
 

@@ -126,8 +126,9 @@ type ServerConfig struct {
 	// server refuses to start; the default engine relays it. Needs TLS.
 	TLSData bool `toml:"tls_data"`
 	// ClientCA, a PEM file of CA certificates, makes the server require a
-	// client certificate signed by one of them on every connection
-	// (mutual TLS), in addition to the token. Needs TLS.
+	// client certificate signed by one of them on every TLS connection
+	// (mutual TLS), in addition to the token; with TLSData that is every
+	// connection. Needs TLS.
 	ClientCA string `toml:"client_ca"`
 	// PublicBind is the host public listeners bind to. Zero means Listen's
 	// host.
@@ -279,8 +280,9 @@ type ClientConfig struct {
 	// ServerFingerprint instead pins the certificate by its SHA-256 (64 hex
 	// digits, as the server logs it; colons allowed), which is how a
 	// self-signed server certificate is trusted. Setting CA,
-	// ServerFingerprint or TLSCert turns TLS on. Whether data connections
-	// use TLS is the server's setting, announced at authentication.
+	// ServerFingerprint, ServerName or TLSCert turns TLS on. Whether data
+	// connections use TLS is the server's setting, announced at
+	// authentication.
 	TLS               bool   `toml:"tls"`
 	CA                string `toml:"ca"`
 	ServerFingerprint string `toml:"server_fingerprint"`
@@ -548,7 +550,7 @@ func (c *ClientConfig) Validate() error {
 		}
 		c.ServerFingerprint = fp
 	}
-	if c.CA != "" || c.ServerFingerprint != "" || c.TLSCert != "" {
+	if c.CA != "" || c.ServerFingerprint != "" || c.ServerName != "" || c.TLSCert != "" {
 		c.TLS = true
 	}
 	for _, d := range []struct {

@@ -34,6 +34,10 @@ var errTooManyHandshakes = errors.New("relay: too many handshakes from one addre
 // errTLSHello: a TLS ClientHello reached a server without TLS.
 var errTLSHello = fmt.Errorf("%w: a TLS handshake, and this server has no TLS", ErrBadMagic)
 
+// errNoFirstByte: a connection to a TLS server ended or stayed silent
+// before the byte that tells TLS from plain.
+var errNoFirstByte = errors.New("relay: no first byte")
+
 // errServerFull: the server holds max_clients sessions and refused one more.
 var errServerFull = errors.New("relay: server full (max_clients)")
 

@@ -265,8 +265,15 @@ func (s *Server) handle(c *net.TCPConn) {
 	conn, secure, err := s.handshakeTLS(c)
 	if err != nil {
 		s.untrack(c)
-		s.count.add(scTLSFailed)
-		s.warnJunk(c, log, "closing connection: TLS handshake failed", "err", err)
+		if errors.Is(err, errNoFirstByte) {
+			// Silent or gone before its first byte: junk, as on a
+			// server without TLS, not a failed TLS handshake.
+			s.count.add(scProtocolErrors)
+			s.warnJunk(c, log, "closing connection: bad preamble", "err", err)
+		} else {
+			s.count.add(scTLSFailed)
+			s.warnJunk(c, log, "closing connection: TLS handshake failed", "err", err)
+		}
 		c.Close()
 		return
 	}
@@ -316,7 +323,7 @@ func (s *Server) handshakeTLS(c *net.TCPConn) (conn net.Conn, secure bool, err e
 	}
 	var first [1]byte
 	if _, err := io.ReadFull(c, first[:]); err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("%w: %w", errNoFirstByte, err)
 	}
 	pc := &prefixConn{TCPConn: c, first: first[0], pending: true}
 	if first[0] != tlsHandshakeRecord {
@@ -458,10 +465,19 @@ func (s *Server) handleData(conn net.Conn, c *net.TCPConn, secure bool, log *slo
 			s.untrack(c)
 		}
 	}()
-	if s.cfg.TLSData && !secure {
+	switch {
+	case s.cfg.TLSData && !secure:
 		s.count.add(scTLSRequired)
 		s.warnJunk(c, log, "data connection refused: this server takes data connections over TLS only")
 		conn.Write([]byte{DataRefused, 1, CodeTLSRequired})
+		c.Close()
+		return
+	case !s.cfg.TLSData && secure:
+		// The server told this session its data connections are plain
+		// (no flag in AuthOK), and the engine may not relay TLS at all.
+		s.count.add(scProtocolErrors)
+		s.warnJunk(c, log, "data connection refused: TLS data connection to a server without tls_data")
+		conn.Write([]byte{DataRefused, 1, CodeProtocol})
 		c.Close()
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -406,4 +407,39 @@ func makeCert(t *testing.T, tmpl *x509.Certificate, parent *issued) *issued {
 	os.WriteFile(out.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 	os.WriteFile(out.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
 	return out
+}
+
+// TestTLSDataWithoutTLSDataRefused: a server without tls_data refuses a data
+// connection over TLS before reading its header: it told the session its
+// data connections are plain, and its engine may not relay TLS at all.
+func TestTLSDataWithoutTLSDataRefused(t *testing.T) {
+	checkLeaks(t)
+	srv := tlsServer(t, "epollsplice", false, nil)
+	c, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(patience))
+	c.Write(append([]byte(relay.Magic), relay.Version, relay.KindData))
+	got, _ := io.ReadAll(c)
+	if want := []byte{relay.DataRefused, 1, relay.CodeProtocol}; !bytes.Equal(got, want) {
+		t.Errorf("got % x, want % x", got, want)
+	}
+}
+
+// TestTLSSilentConnectionIsJunk: a connection that closes before its first
+// byte is counted as junk, not as a failed TLS handshake.
+func TestTLSSilentConnectionIsJunk(t *testing.T) {
+	checkLeaks(t)
+	srv := tlsServer(t, "", false, nil)
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	waitFor(t, "protocol_errors counted", func() bool { return srv.Counters()["protocol_errors"] == 1 })
+	if n := srv.Counters()["tls_failed"]; n != 0 {
+		t.Errorf("tls_failed = %d, want 0", n)
+	}
 }

@@ -53,7 +53,7 @@ func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags, stderr io.
 	fs.Var(&tunnelsFlag{dst: &cfg.Tunnels}, "tunnel", "local service to expose, as a `spec` NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT (PUBLIC_PORT 0: the server picks); repeatable")
 	fs.IntVar(&cfg.Pool, "pool", relay.DefaultPool, "idle data connections kept ready per tunnel; 0 disables")
 	fs.StringVar(&cfg.Engine, "engine", "", "relay `engine` for local connections (see 'ferry engines'; default "+relay.DefaultEngine+")")
-	fs.BoolVar(&cfg.TLS, "tls", false, "connect over TLS 1.3, trusting the system's CAs (--ca, --server-fingerprint and --tls-cert imply it)")
+	fs.BoolVar(&cfg.TLS, "tls", false, "connect over TLS 1.3, trusting the system's CAs (--ca, --server-fingerprint, --server-name and --tls-cert imply it)")
 	fs.StringVar(&cfg.CA, "ca", "", "trust server certificates signed by a CA in this PEM `file` (a self-signed server's own certificate works)")
 	fs.StringVar(&cfg.ServerFingerprint, "server-fingerprint", "", "trust only the server certificate with this SHA-256 `fingerprint` (64 hex digits, as the server logs it)")
 	fs.StringVar(&cfg.ServerName, "server-name", "", "`name` the server certificate must carry (default --server's host)")
@@ -125,6 +125,12 @@ func runClient(args []string, _, stderr io.Writer) int {
 			msg = "the server refused the token; check --token"
 		case errors.Is(err, relay.ErrTLS):
 			msg = "TLS with the server failed; check --tls, --ca, --server-fingerprint or --tls-cert"
+		case errors.Is(err, relay.ErrConfig):
+			// The server asked for what this config cannot do (TLS data
+			// connections with a raw-socket engine): a usage error, so a
+			// supervisor that restarts on failure does not loop on it.
+			log.Error("the server's settings need another client config", "err", err)
+			return exitUsage
 		}
 		log.Error(msg, "err", err)
 		return exitFatal

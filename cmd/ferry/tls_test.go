@@ -43,6 +43,17 @@ func TestTLSDataWithSpliceEngineExits2(t *testing.T) {
 	code, _, stderr := runFerry(t, "server", "--listen", "127.0.0.1:0", "--token", "t", "--tls", "--tls-data",
 		"--state-dir", t.TempDir(), "--engine", "epollsplice")
 	if code != exitUsage || !strings.Contains(stderr, "cannot relay TLS data connections") {
-		t.Errorf("exit %d, stderr %q: want %d and why", code, stderr, exitUsage)
+		t.Errorf("server: exit %d, stderr %q: want %d and why", code, stderr, exitUsage)
 	}
+
+	// A client learns tls_data from the server; it stops with the same
+	// reason and exit code, so a supervisor does not restart it in a loop.
+	srv, srvAddr := startServer(t, "--token", "s3cret", "--tls", "--tls-data", "--state-dir", t.TempDir())
+	fp, _ := srv.waitLog("its fingerprint", msgIs("ferry server listening"))["tls_fingerprint"].(string)
+	cl := startFerry(t, "client", "client", "--server", srvAddr, "--token", "s3cret", "--id", "e2e-splice",
+		"--server-fingerprint", fp, "--engine", "epollsplice", "--tunnel", "echo="+echoBackend(t)+":0")
+	if code := cl.wait(); code != exitUsage {
+		t.Fatalf("client: exit %d, want %d", code, exitUsage)
+	}
+	cl.waitLog("why it gave up", msgIs("the server's settings need another client config"))
 }

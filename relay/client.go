@@ -28,12 +28,13 @@ const (
 	ccStarts
 	ccLocalDialFailures
 	ccRelaysDone
+	ccTLSResumed
 )
 
 var clientCounterNames = []string{
 	"sessions", "disconnects", "tunnels_ready", "tunnels_refused", "data_dials",
 	"data_dial_failures", "data_refused", "data_died_idle", "starts",
-	"local_dial_failures", "relays_done",
+	"local_dial_failures", "relays_done", "data_tls_resumed",
 }
 
 // A Client keeps a session with a ferry server, registers its tunnels and
@@ -598,6 +599,9 @@ func (s *csession) waitStart(t *ctunnel, pooled bool) (started Stream, again boo
 		}
 		raw.SetDeadline(time.Time{})
 		dc = conn.(Stream)
+		if conn.(*tlsStream).ConnectionState().DidResume {
+			c.count.add(ccTLSResumed)
+		}
 	}
 	h := dataHeader{session: s.id, tunnel: t.id, seq: s.seq.Add(1)}
 	if _, err := dc.Write(h.marshal(s.key)); err != nil {

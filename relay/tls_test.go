@@ -160,6 +160,11 @@ func TestTLSTunnel(t *testing.T) {
 				if m["relays_done"] < 4 && m["public_conns"] < 4 {
 					t.Errorf("server counters: %v", m)
 				}
+				// Data connections resume the control connection's TLS
+				// session rather than verify a certificate each time.
+				if n := cl.Counters()["data_tls_resumed"]; tlsData && n == 0 {
+					t.Errorf("no TLS data connection resumed a session: %v", cl.Counters())
+				}
 			})
 		}
 	})

@@ -17,12 +17,21 @@ import (
 
 // Topologies: how the load reaches its backend.
 const (
-	Direct  = "direct"  // loadgen straight to the backend: the ceiling
-	Tunnel  = "tunnel"  // loadgen → ferry server → ferry client → backend
-	Forward = "forward" // loadgen → ferry forward → backend: one hop
-	HAProxy = "haproxy" // loadgen → HAProxy (mode tcp, splice) → backend: one hop, for comparison
-	Nginx   = "nginx"   // loadgen → nginx stream proxy → backend: one hop, for comparison
+	Direct = "direct" // loadgen straight to the backend: the ceiling
+	Tunnel = "tunnel" // loadgen → ferry server → ferry client → backend
+	// TunnelTLS is Tunnel with TLS 1.3 on the control and every data
+	// connection (--tls --tls-data, the server's self-signed certificate
+	// pinned by fingerprint), so every relayed byte is encrypted between
+	// server and client. Only engines that `ferry engines` marks tls-data
+	// can run it.
+	TunnelTLS = "tunnel-tls"
+	Forward   = "forward" // loadgen → ferry forward → backend: one hop
+	HAProxy   = "haproxy" // loadgen → HAProxy (mode tcp, splice) → backend: one hop, for comparison
+	Nginx     = "nginx"   // loadgen → nginx stream proxy → backend: one hop, for comparison
 )
+
+// topologyNames is every topology, for error messages.
+const topologyNames = "direct, tunnel, tunnel-tls, forward, haproxy or nginx"
 
 // A Preset is a named matrix: which topologies and workloads, how many
 // repeats, how long each run. docs/methodology.md lists them with their time
@@ -43,7 +52,7 @@ type Preset struct {
 var Presets = map[string]Preset{
 	"default": {
 		Name:       "default",
-		Topologies: []string{Direct, Tunnel},
+		Topologies: []string{Direct, Tunnel, TunnelTLS},
 		Workloads:  []string{"bulk-1", "bulk-4", "rr-c1", "rr-c64", "rr-open50", "rr-open90", "http-small", "churn", "idle"},
 		Repeats:    3,
 		Duration:   3 * time.Second,
@@ -52,7 +61,7 @@ var Presets = map[string]Preset{
 	},
 	"quick": {
 		Name:       "quick",
-		Topologies: []string{Direct, Tunnel},
+		Topologies: []string{Direct, Tunnel, TunnelTLS},
 		Workloads:  []string{"bulk-1", "bulk-4", "rr-c1", "rr-c64", "rr-open50", "rr-open90", "http-small", "churn", "idle"},
 		Repeats:    1,
 		Duration:   300 * time.Millisecond,
@@ -61,7 +70,7 @@ var Presets = map[string]Preset{
 	},
 	"full": {
 		Name:       "full",
-		Topologies: []string{Direct, Tunnel, Forward, HAProxy, Nginx},
+		Topologies: []string{Direct, Tunnel, TunnelTLS, Forward, HAProxy, Nginx},
 		Workloads:  []string{"bulk-1", "bulk-4", "bulk-1-down", "rr-c1", "rr-c64", "rr-open50", "rr-open90", "http-small", "http-1m", "churn", "idle"},
 		Repeats:    3,
 		Duration:   5 * time.Second,
@@ -83,7 +92,8 @@ type Config struct {
 	Preset string
 	// Engines to measure, in order. Zero means every engine the binary
 	// has, as `ferry engines` lists them: the binary is what is measured,
-	// so it, not this build, says which engines exist.
+	// so it, not this build, says which engines exist. tunnel-tls runs
+	// those of them that the binary lists as tls-data.
 	Engines []string
 	// Workloads and Topologies narrow the preset's; zero means all of it.
 	Workloads, Topologies []string
@@ -174,10 +184,21 @@ func newPlan(cfg Config) (*plan, error) {
 		return nil, fmt.Errorf("bench: repeats %d, duration %v, warmup %v, idle conns %d: want at least 1, above 0, 0 or more, at least 1",
 			p.Repeats, p.Duration, p.Warmup, p.IdleConns)
 	}
-	if len(p.Engines) == 0 {
+	var listed []EngineInfo // `ferry engines`, asked at most once
+	listEngines := func() ([]EngineInfo, error) {
 		var err error
-		if p.Engines, err = Engines(p.Ferry); err != nil {
+		if listed == nil {
+			listed, err = ListEngines(p.Ferry)
+		}
+		return listed, err
+	}
+	if len(p.Engines) == 0 {
+		infos, err := listEngines()
+		if err != nil {
 			return nil, err
+		}
+		for _, e := range infos {
+			p.Engines = append(p.Engines, e.Name)
 		}
 	}
 	for _, t := range p.Topologies {
@@ -188,6 +209,34 @@ func newPlan(cfg Config) (*plan, error) {
 			for _, e := range p.Engines {
 				p.cases = append(p.cases, caseSpec{topology: t, engine: e})
 			}
+		case TunnelTLS:
+			// The engines asked for that can relay TLS data connections:
+			// the server refuses to start with any other.
+			infos, err := listEngines()
+			if err != nil {
+				return nil, err
+			}
+			var tlsData []string
+			for _, e := range infos {
+				if e.TLSData {
+					tlsData = append(tlsData, e.Name)
+				}
+			}
+			n := len(p.cases)
+			for _, e := range p.Engines {
+				if slices.Contains(tlsData, e) {
+					p.cases = append(p.cases, caseSpec{topology: t, engine: e})
+				}
+			}
+			if len(p.cases) > n {
+				continue
+			}
+			why := fmt.Sprintf("none of the engines %s can relay TLS data connections (ferry engines lists tls-data for: %s)",
+				strings.Join(p.Engines, ", "), strings.Join(tlsData, ", "))
+			if len(cfg.Topologies) > 0 {
+				return nil, fmt.Errorf("bench: topology %s: %s", t, why)
+			}
+			fmt.Fprintf(p.Progress, "bench: %s; the %s preset runs without %s\n", why, p.preset.Name, t)
 		case HAProxy, Nginx:
 			// An external case runs where it is installed; asked for by
 			// name and missing, it fails its runs with the reason.
@@ -197,7 +246,7 @@ func newPlan(cfg Config) (*plan, error) {
 			}
 			p.cases = append(p.cases, caseSpec{topology: t})
 		default:
-			return nil, fmt.Errorf("bench: unknown topology %q: want direct, tunnel, forward, haproxy or nginx", t)
+			return nil, fmt.Errorf("bench: unknown topology %q: want %s", t, topologyNames)
 		}
 	}
 	return p, nil
@@ -306,25 +355,72 @@ func (p *plan) progress(done, total int, start time.Time, run results.Run) {
 	if run.OK {
 		what = headline(run)
 	}
-	fmt.Fprintf(p.Progress, "[%d/%d %s, ~%s left] repeat %d %-11s %-19s %s\n",
+	fmt.Fprintf(p.Progress, "[%d/%d %s, ~%s left] repeat %d %-11s %-20s %s\n",
 		done, total, elapsed.Round(time.Second), left.Round(time.Second), run.Repeat, run.Workload, run.Case, what)
 }
 
-// Engines returns the engines the ferry binary at path has, from `ferry
-// engines`: the first word of each line.
+// An EngineInfo is one line of `ferry engines`: an engine of the binary and
+// what it is.
+type EngineInfo struct {
+	Name string
+	// Default is set for the engine ferry uses when none is named.
+	Default bool
+	// TLSData is set when the engine can relay TLS data connections
+	// (`ferry server --tls-data`); the reactors, which move bytes between
+	// raw sockets, cannot.
+	TLSData bool
+}
+
+// Engines returns the names of the engines the ferry binary at path has, in
+// the order `ferry engines` lists them.
 func Engines(ferry string) ([]string, error) {
+	infos, err := ListEngines(ferry)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(infos))
+	for i, e := range infos {
+		names[i] = e.Name
+	}
+	return names, nil
+}
+
+// ListEngines returns the engines the ferry binary at path has, from `ferry
+// engines`.
+func ListEngines(ferry string) ([]EngineInfo, error) {
 	out, err := exec.Command(ferry, "engines").Output()
 	if err != nil {
 		return nil, fmt.Errorf("bench: %s engines: %w", ferry, err)
 	}
-	var names []string
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 {
-			names = append(names, f[0])
-		}
-	}
-	if len(names) == 0 {
+	infos := parseEngines(string(out))
+	if len(infos) == 0 {
 		return nil, fmt.Errorf("bench: %s engines listed no engine", ferry)
 	}
-	return names, nil
+	return infos, nil
+}
+
+// parseEngines reads the output of `ferry engines`: a line per engine, its
+// name first, then tab-separated words saying what it is ("default",
+// "tls-data"; others, such as "unavailable: why", are ignored). Blank lines
+// are skipped.
+func parseEngines(out string) []EngineInfo {
+	var infos []EngineInfo
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Split(line, "\t")
+		name := strings.Fields(f[0])
+		if len(name) == 0 {
+			continue
+		}
+		e := EngineInfo{Name: name[0]}
+		for _, w := range f[1:] {
+			switch strings.TrimSpace(w) {
+			case "default":
+				e.Default = true
+			case "tls-data":
+				e.TLSData = true
+			}
+		}
+		infos = append(infos, e)
+	}
+	return infos
 }

@@ -50,10 +50,12 @@ func wantMetrics(workload, topology string) []string {
 }
 
 // TestQuickPreset runs the real harness with the quick preset over every
-// engine, as `make bench-quick` does: every run must succeed (bytes checked,
-// every echo and response verified, processes stopped cleanly) and carry
-// every metric its workload promises, and the report must cover every case.
-// It asserts completeness and sanity, never speed.
+// engine, as `make bench-quick` does (tunnel over every engine, tunnel-tls
+// over those that can relay TLS data connections): every run must succeed
+// (bytes checked, every echo and response verified, processes stopped
+// cleanly) and carry every metric its workload promises, and the report
+// must cover every case and the cost of TLS. It asserts completeness and
+// sanity, never speed.
 func TestQuickPreset(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds ferry and runs it as processes")
@@ -81,6 +83,13 @@ func TestQuickPreset(t *testing.T) {
 	for _, e := range relay.Engines() {
 		wantCases = append(wantCases, Tunnel+"/"+e)
 	}
+	tlsEngines := streamRelayers(t)
+	if len(tlsEngines) == 0 {
+		t.Fatal("no registered engine can relay TLS data connections: tunnel-tls has nothing to run")
+	}
+	for _, e := range tlsEngines {
+		wantCases = append(wantCases, TunnelTLS+"/"+e)
+	}
 	slices.Sort(wantCases)
 	gotCases := slices.Clone(r.Matrix.Cases)
 	slices.Sort(gotCases)
@@ -101,12 +110,22 @@ func TestQuickPreset(t *testing.T) {
 				t.Errorf("%s %s: metric %s = %v (present %v), want a positive figure", run.Workload, run.Case, name, v, ok)
 			}
 		}
-		if run.Topology == Tunnel {
+		if run.Topology == Tunnel || run.Topology == TunnelTLS {
 			// Both processes stopped cleanly and reported the engine's
 			// counters: the path is on record.
 			for _, proc := range []string{"server", "client"} {
 				if c := run.Counters[proc]; c["engine."+relay.CounterPairsStarted] == 0 && run.Workload != "idle" {
 					t.Errorf("%s %s: %s counted no relayed pair: %v", run.Workload, run.Case, proc, c)
+				}
+			}
+		}
+		if run.Topology == TunnelTLS {
+			// The record says how: TLS data connections, the server
+			// pinned by fingerprint.
+			cmds := strings.Join(run.Commands, "\n")
+			for _, flag := range []string{"--tls-data", "--server-fingerprint"} {
+				if !strings.Contains(cmds, flag) {
+					t.Errorf("%s %s: no %s in the recorded commands:\n%s", run.Workload, run.Case, flag, cmds)
 				}
 			}
 		}
@@ -121,6 +140,38 @@ func TestQuickPreset(t *testing.T) {
 			t.Errorf("table has no row for %s", c)
 		}
 	}
+	// Every run succeeded with every metric, so the cost of TLS has a
+	// figure everywhere.
+	_, cost, ok := strings.Cut(table.String(), "cost of TLS data connections")
+	if !ok {
+		t.Fatal("table has no cost of TLS data connections")
+	}
+	for _, e := range tlsEngines {
+		if !strings.Contains(cost, e) {
+			t.Errorf("cost of TLS has no line for %s", e)
+		}
+	}
+	if strings.Contains(cost, "n/a") {
+		t.Errorf("cost of TLS has a gap where every run succeeded:%s", cost)
+	}
+}
+
+// streamRelayers returns the registered engines that can relay TLS data
+// connections, found from the engines themselves rather than from `ferry
+// engines`, which the harness reads.
+func streamRelayers(t *testing.T) []string {
+	var names []string
+	for _, name := range relay.Engines() {
+		e, err := relay.NewEngine(name, relay.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := e.(relay.StreamRelayer); ok {
+			names = append(names, name)
+		}
+		e.Close()
+	}
+	return names
 }
 
 func TestProcessCPU(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +20,7 @@ import (
 // A ferryProc is a running ferry server or client whose JSON log the harness
 // reads: it learns addresses and counters from it.
 type ferryProc struct {
-	name string // "server", "client", "forward" or "haproxy", for messages
+	name string // "server", "client", "forward", "haproxy" or "nginx", for messages
 	cmd  *exec.Cmd
 	// stopSig asks the process to finish gracefully: SIGTERM for ferry,
 	// SIGUSR1 (soft stop) for HAProxy.
@@ -124,6 +125,14 @@ func (p *ferryProc) waitLog(ctx context.Context, what string, match func(map[str
 			return nil, fmt.Errorf("ferry %s did not log %s: %w; its log ends:\n%s", p.name, what, ctx.Err(), p.logTail())
 		}
 	}
+}
+
+// logged reports whether the process has already logged a line match
+// accepts; unlike waitLog it never waits.
+func (p *ferryProc) logged(match func(map[string]any) bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.ContainsFunc(p.lines, match)
 }
 
 // cpu returns the CPU time the process has used so far.

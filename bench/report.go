@@ -94,8 +94,16 @@ func makeTable(r *results.Results, workload string) table {
 
 // WriteTable writes, per workload, a table of medians with the spread of the
 // leading metric, its ratio to direct and to the best case, and a * beside
-// the best case (direct excluded) of every metric; then the winners.
+// the best case (direct excluded) of every metric; then the winners; then,
+// when tunnel-tls ran, what TLS data connections cost (WriteTLSCost).
 func WriteTable(w io.Writer, r *results.Results) error {
+	if err := writeTables(w, r); err != nil {
+		return err
+	}
+	return WriteTLSCost(w, r)
+}
+
+func writeTables(w io.Writer, r *results.Results) error {
 	fmt.Fprintf(w, "ferry bench, preset %s: medians of %d repeats; [min–max] over repeats; ×direct and ×best are ratios of medians; * best relay\n",
 		r.Matrix.Preset, r.Matrix.Repeats)
 	for _, wl := range r.Matrix.Workloads {
@@ -170,6 +178,56 @@ func WriteTable(w io.Writer, r *results.Results) error {
 		}
 	}
 	return nil
+}
+
+// tlsCost are the figures WriteTLSCost compares: throughput and CPU per GB
+// of one bulk stream, latency of one request at a time, and churn, where
+// every connection costs a TLS handshake (data connections are single-use).
+var tlsCost = []struct{ workload, metric, label string }{
+	{"bulk-1", results.MetricMBps, "bulk-1 MB/s"},
+	{"bulk-1", results.MetricCPUPerGB, "bulk-1 CPU-s/GB"},
+	{"rr-c1", results.MetricP50, "rr-c1 p50"},
+	{"churn", results.MetricConnsPerSec, "churn conn/s"},
+	{"churn", results.MetricCPUPer10k, "churn CPU-s/10k"},
+}
+
+// WriteTLSCost writes what encrypting the data connections costs: for each
+// engine that ran tunnel-tls, the ratio of its tunnel-tls median to its
+// tunnel median, both from r, for each figure of tlsCost; n/a where either
+// median is missing (not run, failed, or not measured). It writes nothing
+// when tunnel-tls did not run.
+func WriteTLSCost(w io.Writer, r *results.Results) error {
+	var engines []string
+	for _, c := range r.Matrix.Cases {
+		if e, ok := strings.CutPrefix(c, TunnelTLS+"/"); ok {
+			engines = append(engines, e)
+		}
+	}
+	if len(engines) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\ncost of TLS data connections: tunnel-tls/ENGINE ÷ tunnel/ENGINE, ratios of medians from this run\n")
+	fmt.Fprintf(w, "(MB/s, conn/s: below 1 is slower with TLS; CPU-s, p50: above 1 is dearer)\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "engine\t"
+	for _, f := range tlsCost {
+		head += f.label + "\t"
+	}
+	fmt.Fprintln(tw, head)
+	for _, e := range engines {
+		line := e + "\t"
+		for _, f := range tlsCost {
+			enc, ok1 := lookupStat(r, TunnelTLS+"/"+e, f.workload, f.metric)
+			plain, ok2 := lookupStat(r, Tunnel+"/"+e, f.workload, f.metric)
+			if ok1 && ok2 && plain.Median > 0 {
+				line += fmt.Sprintf("%.2f\t", enc.Median/plain.Median)
+			} else {
+				line += "n/a\t"
+			}
+		}
+		fmt.Fprintln(tw, line)
+	}
+	return tw.Flush()
 }
 
 func lookupStat(r *results.Results, c, w, metric string) (results.Stat, bool) {
@@ -268,7 +326,8 @@ func WriteREADME(w io.Writer, r *results.Results, charts []string) error {
 	}
 	fmt.Fprintf(w, "\nTopology: everything on one host over loopback; the load generator and the backends run in the harness process. ")
 	fmt.Fprintf(w, "`direct` is the load generator straight to the backend (the ceiling); `tunnel/ENGINE` goes through a real `ferry server` and `ferry client`, both on ENGINE; ")
-	fmt.Fprintf(w, "`forward/ENGINE` through one `ferry forward`. CPU is the ferry processes' (server plus client), from /proc/PID/stat over the measured window. ")
+	fmt.Fprintf(w, "`tunnel-tls/ENGINE` is the same with TLS 1.3 on the control and every data connection (`--tls --tls-data`, the server's self-signed certificate pinned with `--server-fingerprint`), for the engines that can relay TLS; ")
+	fmt.Fprintf(w, "`forward/ENGINE` through one `ferry forward`; `haproxy` and `nginx` through one of those. CPU is the relay processes' (server plus client), from /proc/PID/stat over the measured window. ")
 	fmt.Fprintf(w, "docs/methodology.md explains every workload and metric.\n\n")
 	for _, c := range charts {
 		fmt.Fprintf(w, "![%s](%s)\n\n", strings.TrimSuffix(c, ".svg"), c)
@@ -280,10 +339,17 @@ func WriteREADME(w io.Writer, r *results.Results, charts []string) error {
 		}
 	}
 	fmt.Fprintf(w, "## Tables\n\n%d runs, %d failed.\n\n```\n", len(r.Runs), failed)
-	if err := WriteTable(w, r); err != nil {
+	if err := writeTables(w, r); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "```\n")
+	var cost strings.Builder
+	if err := WriteTLSCost(&cost, r); err != nil {
+		return err
+	}
+	if cost.Len() > 0 {
+		fmt.Fprintf(w, "\n## Cost of encryption\n\n```%s```\n", cost.String())
+	}
 	if failed > 0 {
 		fmt.Fprintf(w, "\n## Failed runs\n\n")
 		for _, run := range r.Runs {

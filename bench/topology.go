@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -19,9 +20,10 @@ type setup struct {
 }
 
 // start makes case c ready in front of the backend at backend: nothing for
-// direct, a ferry server and client with one tunnel for tunnel, ferry forward
-// for forward. env gives each ferry process, by name, the environment it
-// adds (profiling). The caller must call stop or kill.
+// direct, a ferry server and client with one tunnel for tunnel (over TLS,
+// pinned by fingerprint, for tunnel-tls), ferry forward for forward. env
+// gives each ferry process, by name, the environment it adds (profiling).
+// The caller must call stop or kill.
 func (p *plan) start(ctx context.Context, c caseSpec, backend string, env func(proc string) []string) (*setup, error) {
 	s := &setup{}
 	wait, cancel := context.WithTimeout(ctx, p.StartTimeout)
@@ -49,13 +51,26 @@ func (p *plan) start(ctx context.Context, c caseSpec, backend string, env func(p
 		s.addr, _ = line["addr"].(string)
 		return s, nil
 
-	case Tunnel:
+	case Tunnel, TunnelTLS:
 		token := randomToken()
 		// The server listens on a port the kernel picks and logs it, so
 		// two runs never race for a port.
 		srvArgs := []string{"server", "--listen", "127.0.0.1:0", "--token", token, "--engine", c.engine, "--log-format", "json"}
+		withTLS := c.topology == TunnelTLS
+		if withTLS {
+			// A fresh state directory, so each run's server makes its
+			// own certificate (before the run is measured) and no run
+			// inherits another's.
+			dir, err := os.MkdirTemp("", "ferry-bench-tls")
+			if err != nil {
+				return nil, err
+			}
+			s.cleanup = append(s.cleanup, func() { os.RemoveAll(dir) })
+			srvArgs = append(srvArgs, "--tls", "--tls-data", "--state-dir", dir)
+		}
 		srv, err := startFerry(p.Ferry, "server", env("server"), srvArgs...)
 		if err != nil {
+			s.kill()
 			return nil, err
 		}
 		s.procs = append(s.procs, srv)
@@ -70,6 +85,14 @@ func (p *plan) start(ctx context.Context, c caseSpec, backend string, env func(p
 		// Public port 0: the server picks one and the client logs it.
 		clArgs := []string{"client", "--server", srvAddr, "--token", token, "--id", "bench-" + c.engine,
 			"--engine", c.engine, "--tunnel", "svc=" + backend + ":0", "--log-format", "json"}
+		if withTLS {
+			fp, _ := line["tls_fingerprint"].(string)
+			if line["tls_data"] != true || !isFingerprint(fp) {
+				s.kill()
+				return nil, fmt.Errorf("ferry server with --tls --tls-data logged tls_data %v and tls_fingerprint %q: want true and 64 hex digits", line["tls_data"], fp)
+			}
+			clArgs = append(clArgs, "--server-fingerprint", fp)
+		}
 		cl, err := startFerry(p.Ferry, "client", env("client"), clArgs...)
 		if err != nil {
 			s.kill()
@@ -86,6 +109,13 @@ func (p *plan) start(ctx context.Context, c caseSpec, backend string, env func(p
 			return nil, err
 		}
 		s.addr, _ = line["public_addr"].(string)
+		// The client logs, as it connects, whether the server told it to
+		// use TLS for data connections: a case named tunnel-tls must
+		// never measure plain data connections.
+		if withTLS && !cl.logged(func(m map[string]any) bool { return m["tls_data"] == true }) {
+			s.kill()
+			return nil, fmt.Errorf("ferry client logged no tls_data true before its tunnel was ready: the data connections may not be TLS; its log ends:\n%s", cl.logTail())
+		}
 		// No probe dial here: the server listens on the public port
 		// before it confirms the tunnel, and a probe would be a stream of
 		// its own at the backend.
@@ -170,6 +200,13 @@ func (s *setup) diedNote() string {
 		}
 	}
 	return note
+}
+
+// isFingerprint reports whether s is a SHA-256 fingerprint as ferry logs
+// it: 64 hex digits.
+func isFingerprint(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == 32
 }
 
 func randomToken() string {

@@ -47,7 +47,7 @@ type Provenance struct {
 // of a run, recorded so that it can be reproduced.
 type Matrix struct {
 	Preset    string   `json:"preset"` // "default", "quick" or "full"
-	Cases     []string `json:"cases"`  // Case names, such as "direct" and "tunnel/gocopy"
+	Cases     []string `json:"cases"`  // Case names, such as "direct", "tunnel/gocopy" and "tunnel-tls/gocopy"
 	Workloads []string `json:"workloads"`
 	Repeats   int      `json:"repeats"`
 	// Pin says where processes ran: "none" (the scheduler's choice), or
@@ -77,8 +77,8 @@ type Metric struct {
 
 // A Run is one workload against one case, once.
 type Run struct {
-	Case     string `json:"case"`     // "direct", "tunnel/ENGINE", "forward/ENGINE"
-	Topology string `json:"topology"` // "direct", "tunnel" or "forward"
+	Case     string `json:"case"`     // "direct", "tunnel/ENGINE", "tunnel-tls/ENGINE", "forward/ENGINE", "haproxy", "nginx"
+	Topology string `json:"topology"` // "direct", "tunnel", "tunnel-tls", "forward", "haproxy" or "nginx"
 	Engine   string `json:"engine,omitempty"`
 	Workload string `json:"workload"`
 	Repeat   int    `json:"repeat"` // 1-based
@@ -90,7 +90,8 @@ type Run struct {
 	// measures.
 	Metrics map[string]float64 `json:"metrics"`
 	// Counters the ferry processes logged as they stopped, by process
-	// ("server", "client", "forward"); empty for direct.
+	// ("server", "client", "forward"); empty for direct, haproxy and
+	// nginx, which log none.
 	Counters map[string]map[string]uint64 `json:"counters,omitempty"`
 	// Commands are the ferry command lines, token elided.
 	Commands []string `json:"commands,omitempty"`

@@ -37,7 +37,7 @@ func run() int {
 	fs.StringVar(&cfg.Preset, "preset", "default", "the matrix: default, quick or full (docs/methodology.md)")
 	fs.StringVar(&engines, "engines", "", "comma-separated `names` of engines to measure (default all the binary has)")
 	fs.StringVar(&workloads, "workloads", "", "comma-separated `names` of workloads to run (default the preset's)")
-	fs.StringVar(&topologies, "topologies", "", "comma-separated topologies: direct, tunnel, forward (default the preset's)")
+	fs.StringVar(&topologies, "topologies", "", "comma-separated topologies: direct, tunnel, tunnel-tls, forward, haproxy, nginx (default the preset's)")
 	fs.IntVar(&cfg.Repeats, "repeats", 0, "repeats of the whole matrix (default the preset's)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "measured period of each run (default the preset's)")
 	fs.DurationVar(&cfg.Warmup, "warmup", 0, "unmeasured warm-up before each request workload (default the preset's)")

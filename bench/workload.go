@@ -39,7 +39,7 @@ type workload struct {
 type runCtx struct {
 	addr     string
 	backend  backend
-	capacity float64 // rr-c64's rate for this case in this repeat, for the open loops
+	capacity float64 // the lowest rr-c64 rate this case has shown so far, for the open loops
 	m        map[string]float64
 	// window brackets the measured period: the workload calls it just
 	// before its measured run starts and after it ends; the harness samples
@@ -126,7 +126,7 @@ func rr(conns int, fraction float64) workload {
 		load := loadgen.RR{Addr: r.addr, Size: rrSize, Conns: conns, Duration: p.Duration}
 		if fraction > 0 {
 			if r.capacity <= 0 {
-				return fmt.Errorf("no rr-c64 capacity measured for this case in this repeat: run rr-c64 before the open-loop workloads")
+				return fmt.Errorf("no rr-c64 capacity measured for this case yet: run rr-c64 before the open-loop workloads")
 			}
 			load.Rate = fraction * r.capacity
 			r.m[results.MetricOffered] = load.Rate

@@ -49,12 +49,12 @@ type Client struct {
 	count  *counters
 	relays sync.WaitGroup
 
-	mu sync.Mutex
+	mu      sync.Mutex
+	ready   map[string]string // tunnel name → public address, this session
+	changed chan struct{}     // closed and replaced when ready changes
 	// streams relays pairs with a TLS data connection, made on the first
 	// session whose server asks for TLS data connections (streamEngine).
 	streams StreamRelayer
-	ready   map[string]string // tunnel name → public address, this session
-	changed chan struct{}     // closed and replaced when ready changes
 }
 
 // NewClient validates cfg and makes its engine. Call Run to connect.
@@ -115,8 +115,8 @@ func (c *Client) streamRelayer() (StreamRelayer, error) {
 // wrong token (ErrAuthFailed), a protocol version the server does not speak
 // (ErrBadVersion), a TLS certificate that does not verify or a server that
 // refuses TLS as configured (ErrTLS), or an engine that cannot relay the
-// TLS data connections the server asks for (ErrConfig). Relays already running go on after Run returns; Shutdown
-// or Close ends them.
+// TLS data connections the server asks for (ErrConfig). Relays already
+// running go on after Run returns; Shutdown or Close ends them.
 func (c *Client) Run(ctx context.Context) error {
 	b := backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}
 	for {

@@ -1,7 +1,6 @@
 package gocopybuf
 
 import (
-
 	"github.com/ferry-tunnel/ferry/relay"
 	"github.com/ferry-tunnel/ferry/variants/internal/pairs"
 )

@@ -22,11 +22,14 @@
 // The engine relays relay.Streams too (it implements relay.StreamRelayer), so
 // that a TLS data connection can be one side of a pair. The runtime can only
 // splice between two sockets, and a TLS connection's plaintext exists only in
-// user space, so a pair given to RelayStreams is copied through a pooled
-// 64 KiB buffer instead, each direction a loop of Read and Write that reports
-// every chunk as it is written. A Read returns whatever has arrived, so that
-// loop needs no deadline for the idle timeout, and it sets none: a write
-// deadline would corrupt a tls.Conn.
+// user space, so a pair given to RelayStreams is copied through pooled
+// buffers instead, each direction a loop of Read and Write that reports
+// every chunk as it is written (pairs.BufferedCopy.CopyLean): a 4 KiB buffer
+// while the stream is quiet, 64 KiB while bytes keep coming, so an idle TLS
+// pair does not hold 128 KiB of buffers on each side (gocopybuf, the control,
+// holds 64 KiB per direction throughout). A Read returns whatever has
+// arrived, so that loop needs no deadline for the idle timeout, and it sets
+// none: a write deadline would corrupt a tls.Conn.
 //
 // Counters: the common ones (relay.Counter*) and
 //

@@ -50,7 +50,7 @@ func newEngine(opts relay.Options) (relay.Engine, error) {
 		// plaintext of a TLS side exists only in user space.
 		d, s := pairs.TCPConn(dst), pairs.TCPConn(src)
 		if d == nil || s == nil {
-			return e.buf.Copy(dst, src, moved)
+			return e.buf.CopyLean(dst, src, moved)
 		}
 		return readFrom(d, s, moved)
 	})

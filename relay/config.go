@@ -402,13 +402,9 @@ func (c *ServerConfig) Validate() error {
 	c.access = make(map[string]accessList, len(c.Access))
 	for i, r := range c.Access {
 		key := fmt.Sprintf("access[%d]", i)
-		if r.Tunnel != "*" {
-			if err := checkName(key+".tunnel", r.Tunnel); err != nil {
-				return err
-			}
-		}
-		if _, dup := c.access[r.Tunnel]; dup {
-			return configErr(key+".tunnel", "%q has a rule already", r.Tunnel)
+		_, dup := c.access[r.Tunnel]
+		if err := checkRuleTunnel(key, r.Tunnel, dup); err != nil {
+			return err
 		}
 		var a accessList
 		var err error
@@ -423,13 +419,9 @@ func (c *ServerConfig) Validate() error {
 	c.bandwidth = make(map[string]float64, len(c.Bandwidth))
 	for i, r := range c.Bandwidth {
 		key := fmt.Sprintf("bandwidth[%d]", i)
-		if r.Tunnel != "*" {
-			if err := checkName(key+".tunnel", r.Tunnel); err != nil {
-				return err
-			}
-		}
-		if _, dup := c.bandwidth[r.Tunnel]; dup {
-			return configErr(key+".tunnel", "%q has a rule already", r.Tunnel)
+		_, dup := c.bandwidth[r.Tunnel]
+		if err := checkRuleTunnel(key, r.Tunnel, dup); err != nil {
+			return err
 		}
 		v, err := ParseRate(r.Rate)
 		if err != nil {
@@ -589,6 +581,21 @@ func defaultDuration(key string, v *time.Duration, def time.Duration) error {
 	}
 	if *v == 0 {
 		*v = def
+	}
+	return nil
+}
+
+// checkRuleTunnel checks the tunnel a per-tunnel rule ([[access]],
+// [[bandwidth]]) names: a tunnel name or "*", and not one given a rule
+// already (dup).
+func checkRuleTunnel(key, tunnel string, dup bool) error {
+	if tunnel != "*" {
+		if err := checkName(key+".tunnel", tunnel); err != nil {
+			return err
+		}
+	}
+	if dup {
+		return configErr(key+".tunnel", "%q has a rule already", tunnel)
 	}
 	return nil
 }

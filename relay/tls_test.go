@@ -299,25 +299,6 @@ func TestTLSClientToPlainServer(t *testing.T) {
 	}
 }
 
-// TestTLSPlainDataRefused: with tls_data, a data connection in clear is
-// refused with its own code before its header is read.
-func TestTLSPlainDataRefused(t *testing.T) {
-	checkLeaks(t)
-	srv := tlsServer(t, "", true, nil)
-	c, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(patience))
-	c.Write(append([]byte(relay.Magic), relay.Version, relay.KindData))
-	got, _ := io.ReadAll(c)
-	if want := []byte{relay.DataRefused, 1, relay.CodeTLSRequired}; !bytes.Equal(got, want) {
-		t.Errorf("got % x, want % x", got, want)
-	}
-	waitFor(t, "tls_required counted", func() bool { return srv.Counters()["tls_required"] == 1 })
-}
-
 // TestMutualTLS: with client_ca the server admits only clients with a
 // certificate that CA signed, token or not.
 func TestMutualTLS(t *testing.T) {
@@ -414,22 +395,40 @@ func makeCert(t *testing.T, tmpl *x509.Certificate, parent *issued) *issued {
 	return out
 }
 
-// TestTLSDataWithoutTLSDataRefused: a server without tls_data refuses a data
-// connection over TLS before reading its header: it told the session its
-// data connections are plain, and its engine may not relay TLS at all.
-func TestTLSDataWithoutTLSDataRefused(t *testing.T) {
-	checkLeaks(t)
-	srv := tlsServer(t, "epollsplice", false, nil)
-	c, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(patience))
-	c.Write(append([]byte(relay.Magic), relay.Version, relay.KindData))
-	got, _ := io.ReadAll(c)
-	if want := []byte{relay.DataRefused, 1, relay.CodeProtocol}; !bytes.Equal(got, want) {
-		t.Errorf("got % x, want % x", got, want)
+// TestTLSDataTransportChecked: a data connection's transport must be the
+// one the server told the session, checked before its header is read. With
+// tls_data a connection in clear is TLSRequired; without, one over TLS is a
+// protocol error, as the engine may not relay TLS at all.
+func TestTLSDataTransportChecked(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		tlsData bool
+		dial    func(addr string) (net.Conn, error)
+		code    byte
+		counter string
+	}{
+		{"clear to a tls_data server", true, func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) },
+			relay.CodeTLSRequired, "tls_required"},
+		{"TLS to a server without tls_data", false, func(addr string) (net.Conn, error) {
+			return tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+		}, relay.CodeProtocol, "protocol_errors"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			checkLeaks(t)
+			srv := tlsServer(t, "", tt.tlsData, nil)
+			c, err := tt.dial(srv.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(patience))
+			c.Write(append([]byte(relay.Magic), relay.Version, relay.KindData))
+			got, _ := io.ReadAll(c)
+			if want := []byte{relay.DataRefused, 1, tt.code}; !bytes.Equal(got, want) {
+				t.Errorf("got % x, want % x", got, want)
+			}
+			waitFor(t, tt.counter+" counted", func() bool { return srv.Counters()[tt.counter] == 1 })
+		})
 	}
 }
 

@@ -41,6 +41,23 @@ func pinned(srv *relay.Server) func(*relay.ClientConfig) {
 	return func(c *relay.ClientConfig) { c.ServerFingerprint = srv.Fingerprint() }
 }
 
+// tlsOutcome checks how a TLS client fared: with wantErr "", the tunnel
+// relays; otherwise Run gives up with ErrTLS saying wantErr. It reports
+// whether the tunnel was meant to come up.
+func tlsOutcome(t *testing.T, cl *runningClient, wantErr string) bool {
+	t.Helper()
+	if wantErr == "" {
+		if err := echoRoundTrip(waitTunnel(t, cl, "web"), 1000); err != nil {
+			t.Fatal(err)
+		}
+		return true
+	}
+	if err := runErr(t, cl); !errors.Is(err, relay.ErrTLS) || !strings.Contains(err.Error(), wantErr) {
+		t.Errorf("got %v, want ErrTLS saying %q", err, wantErr)
+	}
+	return false
+}
+
 // runErr waits for a client's Run to give up, which it must do at once for
 // errors no retry fixes.
 func runErr(t *testing.T, c *runningClient) error {
@@ -275,15 +292,7 @@ func TestTLSVerification(t *testing.T) {
 			dir := t.TempDir()
 			srv := startServer(t, "", func(c *relay.ServerConfig) { c.TLS, c.StateDir = true, dir })
 			cl := startClient(t, srv.Addr().String(), "", web(echoServer(t), 0), tt.mod(srv, dir))
-			if tt.wantErr == "" {
-				if err := echoRoundTrip(waitTunnel(t, cl, "web"), 1000); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err := runErr(t, cl); !errors.Is(err, relay.ErrTLS) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("got %v, want ErrTLS saying %q", err, tt.wantErr)
-			}
+			tlsOutcome(t, cl, tt.wantErr)
 		})
 	}
 }
@@ -324,16 +333,7 @@ func TestMutualTLS(t *testing.T) {
 					c.TLSCert, c.TLSKey = tt.cert.certFile, tt.cert.keyFile
 				}
 			})
-			if tt.wantErr == "" {
-				if err := echoRoundTrip(waitTunnel(t, cl, "web"), 1000); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err := runErr(t, cl); !errors.Is(err, relay.ErrTLS) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("got %v, want ErrTLS saying %q", err, tt.wantErr)
-			}
-			if n := srv.Counters()["tls_failed"]; n == 0 {
+			if !tlsOutcome(t, cl, tt.wantErr) && srv.Counters()["tls_failed"] == 0 {
 				t.Error("tls_failed not counted")
 			}
 		})

@@ -366,29 +366,23 @@ func (c *ServerConfig) Validate() error {
 		}
 		c.tokens[ct.ID] = ct.Token
 	}
-	if c.AuthFailures < 0 {
-		return configErr("auth_failures", "%d: want 0 (the default, %d) or more", c.AuthFailures, DefaultAuthFailures)
-	}
-	if c.AuthFailures == 0 {
-		c.AuthFailures = DefaultAuthFailures
-	}
-	if c.MaxConns < 0 {
-		return configErr("max_conns", "%d: want 0 (as many as the fd limit allows) or more", c.MaxConns)
-	}
-	if c.MaxConns == 0 {
-		c.MaxConns = max(1, (fdLimit()-256)/fdsPerConn)
-	}
-	if c.MaxHandshakesPerAddr < 0 {
-		return configErr("max_handshakes_per_addr", "%d: want 0 (the default, %d) or more", c.MaxHandshakesPerAddr, DefaultMaxHandshakes)
-	}
-	if c.MaxHandshakesPerAddr == 0 {
-		c.MaxHandshakesPerAddr = DefaultMaxHandshakes
-	}
-	if c.MaxHandshakes < 0 {
-		return configErr("max_handshakes", "%d: want 0 (a quarter of the fd limit) or more", c.MaxHandshakes)
-	}
-	if c.MaxHandshakes == 0 {
-		c.MaxHandshakes = max(64, fdLimit()/4)
+	for _, d := range []struct {
+		key  string
+		v    *int
+		def  int
+		zero string // what 0 means, for the error
+	}{
+		{"auth_failures", &c.AuthFailures, DefaultAuthFailures, fmt.Sprintf("the default, %d", DefaultAuthFailures)},
+		{"max_conns", &c.MaxConns, max(1, (fdLimit()-256)/fdsPerConn), "as many as the fd limit allows"},
+		{"max_handshakes_per_addr", &c.MaxHandshakesPerAddr, DefaultMaxHandshakes, fmt.Sprintf("the default, %d", DefaultMaxHandshakes)},
+		{"max_handshakes", &c.MaxHandshakes, max(64, fdLimit()/4), "a quarter of the fd limit"},
+	} {
+		if *d.v < 0 {
+			return configErr(d.key, "%d: want 0 (%s) or more", *d.v, d.zero)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
 	}
 	if c.MaxClients < 0 {
 		return configErr("max_clients", "%d: want 0 (no bound) or more", c.MaxClients)

@@ -101,8 +101,10 @@ type replayWindow struct {
 	seen map[uint64]struct{}
 }
 
-// replayWindowSize exceeds the most data connections one session can have in
-// flight: MaxTunnels*MaxPool pooled plus MaxWaiting asked for.
+// replayWindowSize exceeds how far apart one session's data connections can
+// arrive from the order of their sequence numbers, which they take as they
+// are dialled: at most MaxTunnels*MaxPool pooled ones and maxDialers asked
+// for are dialled at once.
 const replayWindowSize = 8192
 
 func (w *replayWindow) accept(seq uint64) bool {

@@ -217,18 +217,35 @@ type csession struct {
 
 	wmu sync.Mutex
 
-	mu       sync.Mutex
-	tunnels  map[string]*ctunnel
-	byID     map[uint32]*ctunnel
-	waiting  map[*net.TCPConn]struct{} // data connections waiting for "start", by raw socket
-	onDemand int                       // dials for NeedData in flight, at most MaxWaiting
+	mu      sync.Mutex
+	tunnels map[string]*ctunnel
+	byID    map[uint32]*ctunnel
+	waiting map[*net.TCPConn]struct{} // data connections waiting for "start", by raw socket
+	// needs are the data connections the server asked for (NeedData) and
+	// not yet dialled, oldest first; dialers dial them, at most maxDialers
+	// at once.
+	needs   []*ctunnel
+	dialers int
 }
 
+// maxDialers bounds the data connections a session dials at once for
+// NeedData; the rest wait in csession.needs. Every one of them is in its
+// handshake on the server until its header is read, so dialling more at once
+// than the server reads only queues them there, where they count against the
+// client address's max_handshakes_per_addr, and on a small machine slows the
+// drain it is meant to speed up. docs/security.md has the measurement.
+var maxDialers = 32
+
+// maxNeeds bounds csession.needs per tunnel: the server asks once per public
+// connection waiting, and never has more than MaxWaiting waiting per tunnel.
+const maxNeeds = MaxWaiting
+
 type ctunnel struct {
-	cfg   TunnelConfig
-	id    uint32 // 0 until registered
-	retry backoff
-	timer *time.Timer
+	cfg    TunnelConfig
+	id     uint32 // 0 until registered
+	retry  backoff
+	timer  *time.Timer
+	needed int // its entries in csession.needs, under csession.mu
 }
 
 // session runs one session to its end. authed reports whether it got past
@@ -439,7 +456,7 @@ func (s *csession) readLoop() error {
 			c.log.Info("tunnel "+name+" ready at "+addr, "tunnel", name, "public_addr", addr, "local", t.cfg.Local)
 			c.setReady(name, addr)
 			for range c.cfg.Pool {
-				s.dialData(t, true)
+				s.dialPooled(t)
 			}
 		case FrameRefused:
 			code, name, msg := d.u8(), d.str(), d.str()
@@ -452,19 +469,7 @@ func (s *csession) readLoop() error {
 			if err := d.done(); err != nil {
 				return err
 			}
-			s.mu.Lock()
-			t := s.byID[id]
-			busy := s.onDemand >= MaxWaiting
-			if t != nil && !busy {
-				s.onDemand++
-			}
-			s.mu.Unlock()
-			switch {
-			case busy:
-				c.log.Warn("too many data connections in flight; ignoring a request", "limit", MaxWaiting)
-			case t != nil:
-				s.dialData(t, false)
-			}
+			s.need(id)
 		case FrameError:
 			return checkServerError(typ, p)
 		default:
@@ -511,31 +516,84 @@ func (s *csession) end() {
 	s.wg.Wait()
 }
 
-// dialData opens a data connection for t and waits on it for "start". A
-// pooled one is replaced when it is used or dies.
-func (s *csession) dialData(t *ctunnel, pooled bool) {
+// need queues a data connection the server asked for, for tunnel id, and
+// starts a dialer unless maxDialers run already.
+func (s *csession) need(id uint32) {
+	s.mu.Lock()
+	t := s.byID[id]
+	if t == nil || t.needed >= maxNeeds {
+		// Unknown, or more than the server can have waiting: nothing
+		// would be waiting for it.
+		s.mu.Unlock()
+		return
+	}
+	t.needed++
+	s.needs = append(s.needs, t)
+	spawn := s.dialers < maxDialers
+	if spawn {
+		s.dialers++
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if spawn {
+		go s.dialNeeds()
+	}
+}
+
+// dialNeeds dials the data connections in s.needs, oldest first, until none
+// is left. Each one waits for "start" in a goroutine of its own, so a dialer
+// is busy only for the dial and the header: the server has a public
+// connection waiting for it, and "start" follows at once.
+func (s *csession) dialNeeds() {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		if len(s.needs) == 0 || s.ctx.Err() != nil {
+			s.dialers--
+			s.mu.Unlock()
+			return
+		}
+		t := s.needs[0]
+		s.needs[0] = nil
+		s.needs = s.needs[1:]
+		t.needed--
+		s.mu.Unlock()
+		dc := s.dialHeader(t)
+		if dc == nil {
+			// Not retried: the public connection it was for is served
+			// by the next data connection of its tunnel, or times out.
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if started, _ := s.awaitStart(t, dc); started {
+				s.serveLocal(t, dc)
+			}
+		}()
+	}
+}
+
+// dialPooled keeps one of t's pooled data connections: it dials one, waits
+// on it for "start", and once it starts dials its replacement before serving
+// it. A failure is retried with backoff, a refusal is not.
+func (s *csession) dialPooled(t *ctunnel) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if !pooled {
-			defer func() {
-				s.mu.Lock()
-				s.onDemand--
-				s.mu.Unlock()
-			}()
-		}
 		b := backoff{min: s.c.cfg.ReconnectMin, max: s.c.cfg.ReconnectMax}
 		for s.ctx.Err() == nil {
 			began := time.Now()
-			dc, again := s.waitStart(t, pooled)
-			if dc != nil {
-				// A used slot refills at once; serveLocal's dial to the
-				// local service runs meanwhile.
-				if again {
-					s.dialData(t, true)
+			again := true
+			if dc := s.dialHeader(t); dc != nil {
+				var started bool
+				if started, again = s.awaitStart(t, dc); started {
+					// The slot refills at once; serveLocal's dial to the
+					// local service runs meanwhile.
+					s.dialPooled(t)
+					s.serveLocal(t, dc)
+					return
 				}
-				s.serveLocal(t, dc)
-				return
 			}
 			if !again || s.ctx.Err() != nil {
 				return
@@ -554,10 +612,11 @@ func (s *csession) dialData(t *ctunnel, pooled bool) {
 	}()
 }
 
-// waitStart dials a data connection and waits for "start". It returns the
-// connection once started (nil otherwise), and whether a pooled slot needs
-// another connection.
-func (s *csession) waitStart(t *ctunnel, pooled bool) (started Stream, again bool) {
+// dialHeader dials a data connection for t, runs its TLS handshake when the
+// server wants data connections over TLS, and sends its header. It returns
+// nil on failure, counted and logged. The connection stays in s.waiting,
+// where end finds it, until awaitStart is done with it.
+func (s *csession) dialHeader(t *ctunnel) Stream {
 	c := s.c
 	c.count.add(ccDataDials)
 	d := net.Dialer{Timeout: c.cfg.DialTimeout}
@@ -565,25 +624,22 @@ func (s *csession) waitStart(t *ctunnel, pooled bool) (started Stream, again boo
 	if err != nil {
 		c.count.add(ccDataDialFailures)
 		c.log.Warn("data connection dial failed", "tunnel", t.cfg.Name, "err", err)
-		return nil, pooled
+		return nil
 	}
 	raw := nc.(*net.TCPConn)
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
 		raw.Close()
-		return nil, false
+		return nil
 	}
 	s.waiting[raw] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.waiting, raw)
-		s.mu.Unlock()
-		if started == nil {
-			raw.Close()
-		}
-	}()
+	fail := func() Stream {
+		s.unwait(raw)
+		raw.Close()
+		return nil
+	}
 
 	setKeepAlive(raw)
 	dc := TCPStream(raw)
@@ -595,7 +651,7 @@ func (s *csession) waitStart(t *ctunnel, pooled bool) (started Stream, again boo
 		if err != nil {
 			c.count.add(ccDataDialFailures)
 			c.log.Warn("data connection TLS handshake failed", "tunnel", t.cfg.Name, "err", err)
-			return nil, pooled
+			return fail()
 		}
 		raw.SetDeadline(time.Time{})
 		dc = conn.(Stream)
@@ -605,8 +661,29 @@ func (s *csession) waitStart(t *ctunnel, pooled bool) (started Stream, again boo
 	}
 	h := dataHeader{session: s.id, tunnel: t.id, seq: s.seq.Add(1)}
 	if _, err := dc.Write(h.marshal(s.key)); err != nil {
-		return nil, pooled
+		return fail()
 	}
+	return dc
+}
+
+func (s *csession) unwait(raw *net.TCPConn) {
+	s.mu.Lock()
+	delete(s.waiting, raw)
+	s.mu.Unlock()
+}
+
+// awaitStart waits on dc, from dialHeader, for "start". It reports whether dc
+// started, and is then the caller's; otherwise dc is closed, and again says
+// whether a pooled slot should be dialled again (not after a refusal).
+func (s *csession) awaitStart(t *ctunnel, dc Stream) (started, again bool) {
+	c := s.c
+	raw := rawTCP(dc)
+	defer func() {
+		s.unwait(raw)
+		if !started {
+			raw.Close()
+		}
+	}()
 	// Exact-length reads: the public client's bytes follow "start" on this
 	// socket and must stay there for the engine.
 	var m [2]byte
@@ -615,17 +692,17 @@ func (s *csession) waitStart(t *ctunnel, pooled bool) (started Stream, again boo
 			c.count.add(ccDataDiedIdle)
 			c.log.Debug("idle data connection closed", "tunnel", t.cfg.Name, "err", err)
 		}
-		return nil, pooled
+		return false, true
 	}
 	body := make([]byte, m[1])
 	if _, err := io.ReadFull(dc, body); err != nil {
-		return nil, pooled
+		return false, true
 	}
 	switch m[0] {
 	case DataStart:
 		c.count.add(ccStarts)
 		c.log.Debug("public connection", "tunnel", t.cfg.Name, "peer", string(body))
-		return dc, pooled
+		return true, false
 	case DataRefused:
 		c.count.add(ccDataRefused)
 		code := byte(0)
@@ -633,10 +710,10 @@ func (s *csession) waitStart(t *ctunnel, pooled bool) (started Stream, again boo
 			code = body[0]
 		}
 		c.log.Warn("server refused a data connection", "tunnel", t.cfg.Name, "reason", codeText(code))
-		return nil, false
+		return false, false
 	default:
 		c.log.Warn("unexpected message on a data connection", "tunnel", t.cfg.Name, "type", m[0])
-		return nil, false
+		return false, false
 	}
 }
 

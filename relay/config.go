@@ -329,9 +329,11 @@ const (
 	MaxNameLen = 64 // tunnel names and client ids, in bytes
 	MaxTunnels = 64 // tunnels per client
 	MaxPool    = 64 // idle data connections per tunnel
-	// MaxWaiting bounds the public connections per tunnel waiting for a
-	// data connection, and the client's concurrent dials asked for by
-	// NeedData; past it a public connection is reset at once.
+	// MaxWaiting bounds the public connections per tunnel accepted and
+	// waiting for a data connection; at it, the tunnel stops accepting
+	// until one is served, and the kernel's listen backlog holds the
+	// rest. It also bounds the NeedData requests a client queues per
+	// tunnel.
 	MaxWaiting = 1024
 )
 

@@ -27,10 +27,6 @@ var (
 // says so.
 var errReplaced = errors.New("relay: replaced by a newer session with the same client id")
 
-// errTooManyHandshakes: a source address already has its share of
-// connections in their handshake, or the server has all it takes.
-var errTooManyHandshakes = errors.New("relay: too many handshakes from one address")
-
 // errTLSHello: a TLS ClientHello reached a server without TLS.
 var errTLSHello = fmt.Errorf("%w: a TLS handshake, and this server has no TLS", ErrBadMagic)
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -143,9 +144,47 @@ func TestAccessRules(t *testing.T) {
 	}
 }
 
+// TestWaitingFullPausesAccept: with MaxWaiting public connections waiting
+// for data connections, the tunnel stops accepting instead of resetting the
+// next one, which waits in the listen backlog and is served in its turn.
+func TestWaitingFullPausesAccept(t *testing.T) {
+	srv := newTestServer(t, func(c *ServerConfig) { c.DataTimeout = time.Hour })
+	rc := dialRaw(t, srv, "raw")
+	tid, public := rc.register("web")
+	for range MaxWaiting {
+		dialPublic(t, rc, "127.0.0.1", public)
+	}
+	last, err := net.Dial("tcp", public) // connects: the kernel queues it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer last.Close()
+	waitUntil(t, "the tunnel to stop accepting", func() bool { return srv.Counters()["accept_paused"] == 1 })
+	if n := srv.Counters()["public_conns"]; n != MaxWaiting {
+		t.Fatalf("public_conns = %d with the tunnel paused, want %d", n, MaxWaiting)
+	}
+	// One data connection serves the oldest waiter, which frees a place:
+	// the last connection is accepted and asked a data connection for.
+	dc, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	dc.Write(dataHeader{session: rc.id, tunnel: tid, seq: 1}.marshal(rc.key))
+	rc.expectFrame(FrameNeedData)
+	last.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := last.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the connection that waited in the backlog: %v, want it open and waiting", err)
+	}
+	if n := srv.Counters()["public_conns"]; n != MaxWaiting+1 {
+		t.Errorf("public_conns = %d, want %d", n, MaxWaiting+1)
+	}
+}
+
 // TestSilentConnectionsBounded: one address opening many connections to the
 // server port and saying nothing holds at most MaxHandshakesPerAddr of them;
-// the rest are closed at once, and a real client on another address gets in.
+// each one over closes the oldest, and a real client on another address gets
+// in.
 func TestSilentConnectionsBounded(t *testing.T) {
 	const limit, attack = 16, 200
 	srv := newTestServer(t, func(c *ServerConfig) {
@@ -160,16 +199,59 @@ func TestSilentConnectionsBounded(t *testing.T) {
 		}
 		t.Cleanup(func() { c.Close() })
 	}
-	waitUntil(t, "the connections over the limit to be closed", func() bool {
+	waitUntil(t, "the oldest connections to be closed", func() bool {
 		return srv.Counters()["handshakes_limited"] == attack-limit
 	})
 	srv.mu.Lock()
-	held := srv.pending[netip.MustParseAddr("127.0.0.2")]
+	held := srv.hs.from(netip.MustParseAddr("127.0.0.2"))
 	srv.mu.Unlock()
 	if held != limit {
 		t.Errorf("the server holds %d of the attacker's connections, want %d", held, limit)
 	}
 	dialRaw(t, srv, "real").conn.Close() // from 127.0.0.1
+}
+
+// TestJunkFromTheClientsAddress: silent connections from the address a real
+// client uses fill that address's handshake budget; the client still
+// authenticates and its data connections still get through, because each new
+// connection displaces the oldest silent one instead of being refused.
+func TestJunkFromTheClientsAddress(t *testing.T) {
+	const limit = 8
+	srv := newTestServer(t, func(c *ServerConfig) {
+		c.MaxHandshakesPerAddr = limit
+		c.HandshakeTimeout = time.Hour
+		c.DataTimeout = time.Hour
+	})
+	for range 3 * limit { // from 127.0.0.1, as dialRaw and the data connections
+		c, err := net.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	waitUntil(t, "the server to hold the address's budget of silent connections", func() bool {
+		return srv.Counters()["handshakes_limited"] == 2*limit
+	})
+	rc := dialRaw(t, srv, "real")
+	tid, public := rc.register("web")
+	pc, err := net.Dial("tcp", public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	rc.expectFrame(FrameNeedData)
+	dc, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	h := dataHeader{session: rc.id, tunnel: tid, seq: 1}
+	dc.Write(h.marshal(rc.key))
+	dc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	var m [2]byte
+	if _, err := io.ReadFull(dc, m[:]); err != nil || m[0] != DataStart {
+		t.Fatalf("data connection from the junk's address: got %v, %v; want start", m, err)
+	}
 }
 
 // TestHandshakesBoundedInTotal: many addresses together hold at most
@@ -199,7 +281,7 @@ func TestHandshakesBoundedInTotal(t *testing.T) {
 	waitUntil(t, "the silent connections to be gone", func() bool {
 		srv.mu.Lock()
 		defer srv.mu.Unlock()
-		return len(srv.handshaking) == 0
+		return srv.hs.len() == 0
 	})
 	dialRaw(t, srv, "real").conn.Close()
 }

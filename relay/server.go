@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,7 +33,7 @@ const (
 	scPoolClosedIdle
 	scPoolDeadAtClaim
 	scDataTimeouts
-	scQueueFull
+	scAcceptPaused
 	scPublicDropped
 	scStartFailed
 	scLocalDialFailures
@@ -52,7 +51,7 @@ const (
 var serverCounterNames = []string{
 	"sessions", "auth_failures", "sessions_replaced", "tunnels_registered",
 	"tunnels_refused", "public_conns", "pool_hits", "pool_misses", "data_conns",
-	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "queue_full", "public_dropped", "start_failed", "local_dial_failures",
+	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "accept_paused", "public_dropped", "start_failed", "local_dial_failures",
 	"relays_done", "protocol_errors", "auth_limited", "conns_limited", "clients_limited", "conns_denied", "handshakes_limited",
 	"tls_failed", "tls_required",
 }
@@ -87,14 +86,13 @@ type Server struct {
 	wg     sync.WaitGroup // every goroutine the server starts, but relays
 	relays sync.WaitGroup // live relays, for Shutdown
 
-	mu          sync.Mutex
-	closed      bool
-	sessions    map[string]*session   // by client id
-	byID        map[[16]byte]*session // by session id, for data headers
-	names       map[string]*tunnel    // every live tunnel by name
-	handshaking map[net.Conn]struct{} // connections not yet authenticated
-	pending     map[netip.Addr]int    // handshaking connections per source address
-	nextTunnel  uint32
+	mu         sync.Mutex
+	closed     bool
+	sessions   map[string]*session   // by client id
+	byID       map[[16]byte]*session // by session id, for data headers
+	names      map[string]*tunnel    // every live tunnel by name
+	hs         *handshakes           // connections not yet authenticated, or their data header not yet read
+	nextTunnel uint32
 }
 
 // NewServer validates cfg, makes its engine and binds cfg.Listen. Call Serve
@@ -143,8 +141,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		sessions:    make(map[string]*session),
 		byID:        make(map[[16]byte]*session),
 		names:       make(map[string]*tunnel),
-		handshaking: make(map[net.Conn]struct{}),
-		pending:     make(map[netip.Addr]int),
+		hs:          newHandshakes(cfg.MaxHandshakesPerAddr, cfg.MaxHandshakes),
 	}, nil
 }
 
@@ -182,17 +179,9 @@ func (s *Server) Serve() error {
 			continue
 		}
 		delay = 0
-		switch err := s.track(c); {
-		case errors.Is(err, ErrServerClosed):
+		if !s.track(c) {
 			c.Close()
 			return ErrServerClosed
-		case err != nil:
-			// One address holding many connections in their handshake
-			// (silent, or a byte at a time) is cut off at once: counted,
-			// not logged, so a flood cannot flood the log.
-			s.count.add(scHandshakesLimited)
-			c.Close()
-			continue
 		}
 		go func() {
 			defer s.wg.Done()
@@ -209,38 +198,33 @@ func (s *Server) isClosed() bool {
 
 // track records a connection in its handshake, so Close can cut it short,
 // and counts its goroutine in s.wg under the lock stop takes, so Close never
-// waits on a WaitGroup that can still grow. It refuses a connection whose
-// source address already has MaxHandshakesPerAddr in their handshake, or
-// when MaxHandshakes are: every one holds an fd and a goroutine until its
-// handshake deadline.
-func (s *Server) track(c *net.TCPConn) error {
+// waits on a WaitGroup that can still grow. At MaxHandshakesPerAddr from its
+// address, or MaxHandshakes in all, the oldest such connection is closed to
+// make room (handshakes explains why the oldest): counted, not logged, so a
+// flood cannot flood the log. It reports false once the server is closed.
+func (s *Server) track(c *net.TCPConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrServerClosed
+		return false
 	}
-	addr := sourceAddr(c)
-	if s.pending[addr] >= s.cfg.MaxHandshakesPerAddr || len(s.handshaking) >= s.cfg.MaxHandshakes {
-		return errTooManyHandshakes
+	if old := s.hs.add(c, sourceAddr(c)); old != nil {
+		s.count.add(scHandshakesLimited)
+		old.Close() // its goroutine's read fails; untrack tells it why
 	}
-	s.pending[addr]++
-	s.handshaking[c] = struct{}{}
 	s.wg.Add(1)
-	return nil
+	return true
 }
 
-// untrack ends a connection's handshake; calling it again does nothing.
-func (s *Server) untrack(c *net.TCPConn) {
+// untrack ends a connection's handshake and reports whether it was still
+// in it: false when it was closed to make room for a newer one, or by stop,
+// whose reasons are counted already (or need no count), so the caller
+// neither counts nor logs its failure as junk. Calling it again returns
+// false.
+func (s *Server) untrack(c *net.TCPConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.handshaking[c]; !ok {
-		return
-	}
-	delete(s.handshaking, c)
-	addr := sourceAddr(c)
-	if s.pending[addr]--; s.pending[addr] <= 0 {
-		delete(s.pending, addr)
-	}
+	return s.hs.remove(c)
 }
 
 // junkLogPeriod is how often one source address may have a warning about
@@ -264,7 +248,10 @@ func (s *Server) handle(c *net.TCPConn) {
 	c.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	conn, secure, err := s.handshakeTLS(c)
 	if err != nil {
-		s.untrack(c)
+		if !s.untrack(c) {
+			c.Close()
+			return
+		}
 		if errors.Is(err, errNoFirstByte) {
 			// Silent or gone before its first byte: junk, as on a
 			// server without TLS, not a failed TLS handshake.
@@ -279,7 +266,10 @@ func (s *Server) handle(c *net.TCPConn) {
 	}
 	kind, err := readPreamble(conn)
 	if err != nil {
-		s.untrack(c)
+		if !s.untrack(c) {
+			c.Close()
+			return
+		}
 		s.count.add(scProtocolErrors)
 		switch {
 		case errors.Is(err, ErrBadVersion):
@@ -483,8 +473,10 @@ func (s *Server) handleData(conn net.Conn, c *net.TCPConn, secure bool, log *slo
 	}
 	var b [dataHeaderLen]byte
 	if _, err := io.ReadFull(conn, b[:]); err != nil {
-		s.count.add(scProtocolErrors)
-		s.warnJunk(c, log, "closing data connection: short header", "err", err)
+		if s.untrack(c) {
+			s.count.add(scProtocolErrors)
+			s.warnJunk(c, log, "closing data connection: short header", "err", err)
+		}
 		c.Close()
 		return
 	}
@@ -523,8 +515,10 @@ func (s *Server) handleData(conn net.Conn, c *net.TCPConn, secure bool, log *slo
 	s.count.add(scDataConns)
 	// From here on the tunnel, and then an engine, owns c: stop must no
 	// longer close it as a handshake.
-	s.untrack(c)
 	handedOff = true
+	if !s.untrack(c) {
+		return // closed just now, to make room or by stop
+	}
 	if secure {
 		t.addData(conn.(Stream))
 	} else {
@@ -568,7 +562,8 @@ func (s *Server) stop() {
 	for _, sess := range s.sessions {
 		sessions = append(sessions, sess)
 	}
-	for c := range s.handshaking {
+	for _, c := range s.hs.conns() {
+		s.hs.remove(c)
 		c.Close()
 	}
 	s.mu.Unlock()
@@ -793,7 +788,8 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 		return nil, code, msg
 	}
 	s.nextTunnel++
-	t := &tunnel{sess: sess, id: s.nextTunnel, name: name, ln: ln, pace: s.cfg.paceFor(name)}
+	t := &tunnel{sess: sess, id: s.nextTunnel, name: name, ln: ln, pace: s.cfg.paceFor(name),
+		slots: make(chan struct{}, MaxWaiting), done: make(chan struct{})}
 	sess.mu.Lock()
 	sess.tunnels[t.id] = t
 	sess.mu.Unlock()
@@ -875,6 +871,15 @@ type tunnel struct {
 	name string
 	ln   *net.TCPListener
 	pace *pace // the bandwidth cap's buckets; nil for none
+	// slots holds a token for each public connection accepted and not yet
+	// paired with a data connection: being served, or waiting. With all
+	// MaxWaiting taken, acceptLoop stops accepting until one is freed, and
+	// the kernel's listen backlog holds new connections meanwhile (as
+	// HAProxy does at maxconn): under a burst a new connection waits its
+	// turn instead of being reset. Taken by acceptLoop; freed exactly once,
+	// by whoever hands the connection to an engine or ends it.
+	slots chan struct{}
+	done  chan struct{} // closed by close: a paused acceptLoop stops
 
 	mu      sync.Mutex
 	closed  bool
@@ -921,8 +926,20 @@ func (t *tunnel) acceptLoop() {
 	s := t.sess.srv
 	var delay time.Duration
 	for {
+		select {
+		case t.slots <- struct{}{}:
+		default:
+			s.count.add(scAcceptPaused)
+			t.sess.log.Debug("public connections waiting at the limit; accepting again once one is served", "tunnel", t.name, "waiting", MaxWaiting)
+			select {
+			case t.slots <- struct{}{}:
+			case <-t.done:
+				return
+			}
+		}
 		pc, err := t.ln.AcceptTCP()
 		if err != nil {
+			t.freeSlot()
 			t.mu.Lock()
 			closed := t.closed
 			t.mu.Unlock()
@@ -940,6 +957,7 @@ func (t *tunnel) acceptLoop() {
 			s.count.add(scConnsDenied)
 			t.sess.log.Debug("public connection from a source the access rules deny; reset", "tunnel", t.name, "peer", pc.RemoteAddr().String())
 			abort(pc)
+			t.freeSlot()
 			continue
 		}
 		if !t.admit() {
@@ -949,6 +967,7 @@ func (t *tunnel) acceptLoop() {
 			t.sess.log.Debug("public connection over the connection limits; reset", "tunnel", t.name, "peer", pc.RemoteAddr().String(),
 				"max_conns", s.cfg.MaxConns, "max_conns_per_tunnel", s.cfg.MaxConnsPerTunnel)
 			abort(pc)
+			t.freeSlot()
 			continue
 		}
 		t.sess.log.Debug("public connection", "tunnel", t.name, "peer", pc.RemoteAddr().String())
@@ -974,8 +993,7 @@ func (t *tunnel) serve(pc *net.TCPConn) {
 		if t.closed {
 			t.mu.Unlock()
 			s.count.add(scPublicDropped)
-			abort(pc)
-			t.release()
+			t.drop(pc)
 			return
 		}
 		if len(t.idle) == 0 {
@@ -991,21 +1009,13 @@ func (t *tunnel) serve(pc *net.TCPConn) {
 		}
 		// It died while idle; the next one, or a new one.
 	}
-	if len(t.waiting) >= MaxWaiting {
-		t.mu.Unlock()
-		s.count.add(scQueueFull)
-		t.sess.log.Warn("too many public connections waiting for data connections; resetting one", "tunnel", t.name, "waiting", MaxWaiting)
-		abort(pc)
-		t.release()
-		return
-	}
+	// No more than MaxWaiting: each holds a slot.
 	w := &waiter{pc: pc}
 	w.timer = time.AfterFunc(s.cfg.DataTimeout, func() {
 		if t.dropWaiter(w) {
 			s.count.add(scDataTimeouts)
 			t.sess.log.Warn("no data connection in time; resetting public connection", "tunnel", t.name, "peer", pc.RemoteAddr().String(), "waited", s.cfg.DataTimeout)
-			abort(pc)
-			t.release()
+			t.drop(pc)
 		}
 	})
 	t.waiting = append(t.waiting, w)
@@ -1069,7 +1079,19 @@ func (t *tunnel) start(pc *net.TCPConn, dc Stream) {
 		return
 	}
 	dc.SetWriteDeadline(time.Time{})
+	t.freeSlot()
 	t.sess.srv.relay(t, pc, dc)
+}
+
+// freeSlot gives back the slot a public connection held while it waited.
+func (t *tunnel) freeSlot() { <-t.slots }
+
+// drop resets a public connection that will not be served, and gives back
+// its slot and its place under the connection limits.
+func (t *tunnel) drop(pc *net.TCPConn) {
+	abort(pc)
+	t.freeSlot()
+	t.release()
 }
 
 func (t *tunnel) close() {
@@ -1078,6 +1100,7 @@ func (t *tunnel) close() {
 	idle, waiting := t.idle, t.waiting
 	t.idle, t.waiting = nil, nil
 	t.mu.Unlock()
+	close(t.done)
 	t.ln.Close()
 	for _, p := range idle {
 		rawTCP(p.c).Close() // its watcher sees the error and ends
@@ -1086,8 +1109,7 @@ func (t *tunnel) close() {
 	for _, w := range waiting {
 		w.timer.Stop()
 		t.sess.srv.count.add(scPublicDropped)
-		abort(w.pc)
-		t.release()
+		t.drop(w.pc)
 	}
 	if len(waiting) > 0 {
 		t.sess.log.Warn("tunnel closed with public connections waiting; reset them", "tunnel", t.name, "count", len(waiting))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -96,7 +97,10 @@ func startFerry(t *testing.T, name string, args ...string) *proc {
 // empty), through `ip netns exec`, which execs ferry in place.
 func startFerryIn(t *testing.T, netns, name string, args ...string) *proc {
 	t.Helper()
-	args = append(args, "--log-format", "json", "--log-level", "debug")
+	args = append(args, "--log-format", "json")
+	if !slices.Contains(args, "--log-level") { // debug, unless the test chose
+		args = append(args, "--log-level", "debug")
+	}
 	cmd := exec.Command(ferryBinary(t), args...)
 	if netns != "" {
 		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, ferryBinary(t)}, args...)...)

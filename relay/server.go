@@ -820,8 +820,12 @@ var errNoFreePort = errors.New("no free port among the allowed ports")
 // server at start rather than refusing every tunnel later.
 func probeBind(host string) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return fmt.Errorf("relay: public_bind %q: public ports cannot bind there (it must be an address of this host, or a name resolving to one): %w", host, err)
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.As(err, &dnsErr):
+		return fmt.Errorf("relay: public_bind %q: public ports cannot bind there: it must be an address of this host, or a name resolving to one: %w", host, err)
+	case err != nil:
+		return fmt.Errorf("relay: public_bind %q: %w", host, err)
 	}
 	return ln.Close()
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	warnTokens(cfg.Logger, cfg.tokenFile, map[string]string{"token": cfg.Token})
 	return &Client{
 		cfg:     cfg,
 		log:     cfg.Logger.With("client_id", cfg.ID),
@@ -170,6 +172,9 @@ func (c *Client) WaitTunnel(ctx context.Context, name string) (string, error) {
 
 // setReady records a registered tunnel; an empty name forgets them all.
 func (c *Client) setReady(name, addr string) {
+	if name != "" {
+		c.noteBindAddr(name, addr)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if name == "" {
@@ -179,6 +184,21 @@ func (c *Client) setReady(name, addr string) {
 	}
 	close(c.changed)
 	c.changed = make(chan struct{})
+}
+
+// noteBindAddr follows "tunnel NAME ready at ADDR" with a note when ADDR is
+// the server's bind address on all interfaces (0.0.0.0 or ::), which is no
+// address to connect to: the server has no public_host to announce instead.
+func (c *Client) noteBindAddr(name, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsUnspecified() {
+		return
+	}
+	c.log.Info("tunnel "+name+": "+addr+" is the server's bind address, not one to connect to: use the server's host with port "+port+", or set --public-host on the server to show a reachable one",
+		"tunnel", name, "public_addr", addr)
 }
 
 // Shutdown lets live relays finish until ctx is done, then closes the rest.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,10 @@ type ServerConfig struct {
 	// the wire. Required unless Clients is set; then it admits only the
 	// client ids Clients does not list.
 	Token string `toml:"token"`
+	// TokenFile names a file holding Token instead (trailing white space
+	// trimmed), so the secret stays out of the config and of ps. Validate
+	// reads it into Token and clears it; setting both is an error.
+	TokenFile string `toml:"token_file"`
 	// Clients gives clients tokens of their own, by stable client id (TOML
 	// [[clients]] with id and token). A listed id must present its own
 	// token, never the shared one, so one leaked token is revoked by
@@ -130,9 +135,16 @@ type ServerConfig struct {
 	// (mutual TLS), in addition to the token; with TLSData that is every
 	// connection. Needs TLS.
 	ClientCA string `toml:"client_ca"`
-	// PublicBind is the host public listeners bind to. Zero means Listen's
-	// host.
+	// PublicBind is the host public listeners bind to: an IP address or a
+	// DNS name. Zero means Listen's host. NewServer binds it once to check
+	// that it is an address of this host.
 	PublicBind string `toml:"public_bind"`
+	// PublicHost is the host clients are told their public ports are
+	// reached by (an IP address or DNS name), sent with the port in
+	// Registered and logged, for when PublicBind is no address anyone can
+	// use (0.0.0.0) or not the one the world sees (behind NAT). Zero means
+	// the bound address.
+	PublicHost string `toml:"public_host"`
 	// AllowPorts limits the public ports clients may ask for, as a list of
 	// ports and ranges ("6000-6100,8080"). Zero allows any port; a request
 	// for port 0 then gets a port the kernel picks, or one from the list.
@@ -167,6 +179,8 @@ type ServerConfig struct {
 	tokens      map[string]string // Clients by id
 	access      map[string]accessList
 	bandwidth   map[string]float64 // Bandwidth by tunnel, bytes per second
+
+	tokenFile *looseFile // a TokenFile others can read, logged by NewServer
 }
 
 // paceFor returns the buckets for a new tunnel: its own rule's, else
@@ -260,8 +274,10 @@ func (c *ServerConfig) tokenFor(id string) (string, bool) {
 type ClientConfig struct {
 	// Server is the ferry server's address (its Listen). Required.
 	Server string `toml:"server"`
-	// Token is the shared secret. Required.
+	// Token is the shared secret. Required, here or in TokenFile.
 	Token string `toml:"token"`
+	// TokenFile as in ServerConfig.
+	TokenFile string `toml:"token_file"`
 	// ID is the client's stable identity: a new session with the same ID
 	// replaces the old one at once and takes over its tunnels. Zero means
 	// the host name.
@@ -312,13 +328,17 @@ type ClientConfig struct {
 	Logger *slog.Logger `toml:"-"`
 
 	engineNamed bool // Engine was set, not defaulted
+
+	tokenFile *looseFile // a TokenFile others can read, logged by NewClient
 }
 
 // TunnelConfig is one exposed local service.
 type TunnelConfig struct {
 	// Name identifies the tunnel on the server; unique per server.
 	Name string `toml:"name"`
-	// Local is the local service's host:port, dialled per public connection.
+	// Local is the local service's host:port, dialled per public
+	// connection: an IP address (IPv6 in brackets) or a DNS name, resolved
+	// at each dial, and a port 1-65535. An empty host is this host.
 	Local string `toml:"local"`
 	// PublicPort is the port the server opens; 0 lets the server choose.
 	PublicPort int `toml:"public_port"`
@@ -337,8 +357,15 @@ const (
 	MaxWaiting = 1024
 )
 
+// configErr is a *ConfigError about key. Other keys the message names go in
+// args as keyRef, so that front ends can spell them their way.
 func configErr(key, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrConfig, key, fmt.Sprintf(format, args...))
+	return &ConfigError{Key: key, format: format, args: args}
+}
+
+// unsetErr is a *ConfigError about a required key nothing set.
+func unsetErr(key, format string, args ...any) error {
+	return &ConfigError{Key: key, Unset: true, format: format, args: args}
 }
 
 // Validate checks the config and fills zero fields with their defaults. The
@@ -351,8 +378,11 @@ func (c *ServerConfig) Validate() error {
 	if err != nil {
 		return configErr("listen", "%q is not host:port: %v", c.Listen, err)
 	}
+	if err := loadToken(&c.Token, &c.TokenFile, &c.tokenFile); err != nil {
+		return err
+	}
 	if c.Token == "" && len(c.Clients) == 0 {
-		return configErr("token", "must be set (the shared secret clients present), or clients listed with their own")
+		return unsetErr("token", "must be set (the shared secret clients present), or [[clients]] listed with their own")
 	}
 	c.tokens = make(map[string]string, len(c.Clients))
 	for i, ct := range c.Clients {
@@ -362,6 +392,9 @@ func (c *ServerConfig) Validate() error {
 		}
 		if ct.Token == "" {
 			return configErr(key+".token", "must be set (client %q's own secret)", ct.ID)
+		}
+		if err := checkPlaceholder(key+".token", ct.Token); err != nil {
+			return err
 		}
 		if _, dup := c.tokens[ct.ID]; dup {
 			return configErr(key+".id", "%q is listed twice", ct.ID)
@@ -426,26 +459,33 @@ func (c *ServerConfig) Validate() error {
 		c.bandwidth[r.Tunnel] = v
 	}
 	if c.MaxConnsPerTunnel < 0 {
-		return configErr("max_conns_per_tunnel", "%d: want 0 (no bound but max_conns) or more", c.MaxConnsPerTunnel)
+		return configErr("max_conns_per_tunnel", "%d: want 0 (no bound but %s) or more", c.MaxConnsPerTunnel, keyRef("max_conns"))
 	}
 	c.engineNamed = c.Engine != ""
 	if c.Engine == "" {
 		c.Engine = DefaultEngine
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return configErr("tls_key", "tls_cert and tls_key go together (the certificate and its private key)")
+		return configErr("tls_key", "%s and %s go together (the certificate and its private key)", keyRef("tls_cert"), keyRef("tls_key"))
 	}
 	if c.TLSCert != "" {
 		c.TLS = true
 	}
 	if c.TLSData && !c.TLS {
-		return configErr("tls_data", "needs tls on (tls = true, or tls_cert and tls_key)")
+		return configErr("tls_data", "needs TLS on: set %s, or %s and %s", keyRef("tls"), keyRef("tls_cert"), keyRef("tls_key"))
 	}
 	if c.ClientCA != "" && !c.TLS {
-		return configErr("client_ca", "needs tls on (tls = true, or tls_cert and tls_key)")
+		return configErr("client_ca", "needs TLS on: set %s, or %s and %s", keyRef("tls"), keyRef("tls_cert"), keyRef("tls_key"))
 	}
 	if c.PublicBind == "" {
 		c.PublicBind = host
+	} else if c.PublicBind, err = hostSetting("public_bind", c.PublicBind); err != nil {
+		return err
+	}
+	if c.PublicHost != "" {
+		if c.PublicHost, err = hostSetting("public_host", c.PublicHost); err != nil {
+			return err
+		}
 	}
 	if c.allowed, err = parsePortSet(c.AllowPorts); err != nil {
 		return configErr("allow_ports", "%v", err)
@@ -468,7 +508,7 @@ func (c *ServerConfig) Validate() error {
 		}
 	}
 	if c.HeartbeatTimeout <= c.HeartbeatInterval {
-		return configErr("heartbeat_timeout", "%v must exceed heartbeat_interval %v", c.HeartbeatTimeout, c.HeartbeatInterval)
+		return configErr("heartbeat_timeout", "%v must exceed %s %v", c.HeartbeatTimeout, keyRef("heartbeat_interval"), c.HeartbeatInterval)
 	}
 	if c.Logger == nil {
 		c.Logger = discardLogger
@@ -480,13 +520,16 @@ func (c *ServerConfig) Validate() error {
 // error names the offending key.
 func (c *ClientConfig) Validate() error {
 	if c.Server == "" {
-		return configErr("server", "must be set (the ferry server's host:port)")
+		return unsetErr("server", "must be set (the ferry server's host:port)")
 	}
 	if _, _, err := net.SplitHostPort(c.Server); err != nil {
 		return configErr("server", "%q is not host:port: %v", c.Server, err)
 	}
+	if err := loadToken(&c.Token, &c.TokenFile, &c.tokenFile); err != nil {
+		return err
+	}
 	if c.Token == "" {
-		return configErr("token", "must be set (the server's shared secret)")
+		return unsetErr("token", "must be set (the server's shared secret)")
 	}
 	if c.ID == "" {
 		h, err := os.Hostname()
@@ -499,7 +542,7 @@ func (c *ClientConfig) Validate() error {
 		return err
 	}
 	if len(c.Tunnels) == 0 {
-		return configErr("tunnels", "at least one tunnel is needed (--tunnel NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT)")
+		return unsetErr("tunnels", "at least one is needed")
 	}
 	if len(c.Tunnels) > MaxTunnels {
 		return configErr("tunnels", "%d tunnels, at most %d", len(c.Tunnels), MaxTunnels)
@@ -514,8 +557,8 @@ func (c *ClientConfig) Validate() error {
 			return configErr(key+".name", "%q appears twice", t.Name)
 		}
 		seen[t.Name] = true
-		if _, _, err := net.SplitHostPort(t.Local); err != nil {
-			return configErr(key+".local", "%q is not host:port: %v", t.Local, err)
+		if err := checkLocal(t.Local); err != nil {
+			return configErr(key+".local", "%v", err)
 		}
 		if t.PublicPort < 0 || t.PublicPort > 65535 {
 			return configErr(key+".public_port", "%d is not a port (0-65535)", t.PublicPort)
@@ -529,7 +572,7 @@ func (c *ClientConfig) Validate() error {
 		c.Engine = DefaultEngine
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return configErr("tls_key", "tls_cert and tls_key go together (the certificate and its private key)")
+		return configErr("tls_key", "%s and %s go together (the certificate and its private key)", keyRef("tls_cert"), keyRef("tls_key"))
 	}
 	if c.ServerFingerprint != "" {
 		fp, err := normalizeFingerprint(c.ServerFingerprint)
@@ -558,10 +601,10 @@ func (c *ClientConfig) Validate() error {
 		}
 	}
 	if c.HeartbeatTimeout <= c.HeartbeatInterval {
-		return configErr("heartbeat_timeout", "%v must exceed heartbeat_interval %v", c.HeartbeatTimeout, c.HeartbeatInterval)
+		return configErr("heartbeat_timeout", "%v must exceed %s %v", c.HeartbeatTimeout, keyRef("heartbeat_interval"), c.HeartbeatInterval)
 	}
 	if c.ReconnectMax < c.ReconnectMin {
-		return configErr("reconnect_max", "%v is below reconnect_min %v", c.ReconnectMax, c.ReconnectMin)
+		return configErr("reconnect_max", "%v is below %s %v", c.ReconnectMax, keyRef("reconnect_min"), c.ReconnectMin)
 	}
 	if c.Logger == nil {
 		c.Logger = discardLogger
@@ -612,23 +655,26 @@ func checkName(key, s string) error {
 }
 
 // ParseTunnel parses the --tunnel flag's NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT
-// form. IPv6 hosts go in brackets: db=[::1]:5432:0.
+// form. IPv6 hosts go in brackets: db=[::1]:5432:0. It checks the form;
+// Validate checks the values, as it does a config file's. Its errors leave
+// out s, which the caller has.
 func ParseTunnel(s string) (TunnelConfig, error) {
+	const want = "want NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT"
 	name, rest, ok := strings.Cut(s, "=")
 	if !ok || name == "" {
-		return TunnelConfig{}, fmt.Errorf("%w: tunnel %q: want NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT", ErrConfig, s)
+		return TunnelConfig{}, configErr("tunnel", "%s", want)
 	}
 	i := strings.LastIndexByte(rest, ':')
 	if i < 0 {
-		return TunnelConfig{}, fmt.Errorf("%w: tunnel %q: want NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT", ErrConfig, s)
+		return TunnelConfig{}, configErr("tunnel", "%s", want)
 	}
 	local, public := rest[:i], rest[i+1:]
 	if _, _, err := net.SplitHostPort(local); err != nil {
-		return TunnelConfig{}, fmt.Errorf("%w: tunnel %q: local address %q: %v", ErrConfig, s, local, err)
+		return TunnelConfig{}, configErr("tunnel", "local address %q: %v (%s; IPv6 in brackets)", local, err, want)
 	}
 	port, err := strconv.Atoi(public)
 	if err != nil || port < 0 || port > 65535 {
-		return TunnelConfig{}, fmt.Errorf("%w: tunnel %q: public port %q is not 0-65535", ErrConfig, s, public)
+		return TunnelConfig{}, configErr("tunnel", "public port %q is not 0-65535", public)
 	}
 	return TunnelConfig{Name: name, Local: local, PublicPort: port}, nil
 }
@@ -636,18 +682,84 @@ func ParseTunnel(s string) (TunnelConfig, error) {
 // LoadTOML decodes the TOML file at path into cfg (a *ServerConfig or
 // *ClientConfig), leaving fields the file does not mention as they were, so
 // callers can fill defaults first and apply flags after. A key the config does
-// not know is an error naming it, as a typo must not silently do nothing.
+// not know is an error naming it, as a typo must not silently do nothing; so is
+// a duration given as a bare number (see bareDuration). Errors are
+// *ConfigError with File set.
 func LoadTOML(path string, cfg any) error {
+	var raw map[string]any
+	if _, err := toml.DecodeFile(path, &raw); err == nil { // a syntax error is reported below
+		if key, v, ok := bareDuration(raw, reflect.TypeOf(cfg).Elem(), ""); ok {
+			name := key[strings.LastIndexByte(key, '.')+1:]
+			return &ConfigError{File: path, Key: key, format: "%v is a bare number; a duration needs a unit, as a string: %s = \"%vs\"", args: []any{v, name, v}}
+		}
+	}
 	md, err := toml.DecodeFile(path, cfg)
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return fmt.Errorf("%w: %s: %s", ErrConfig, path, perr.Error())
+			return &ConfigError{File: path, format: "%s", args: []any{perr.Error()}}
 		}
-		return fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+		return &ConfigError{File: path, format: "%v", args: []any{err}}
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		return fmt.Errorf("%w: %s: unknown key %q", ErrConfig, path, und[0].String())
+		return &ConfigError{File: path, format: "unknown key %q", args: []any{und[0].String()}}
+	}
+	return nil
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// bareDuration finds a key of the struct type t, in the decoded TOML table m,
+// that is a time.Duration given as a number: the TOML decoder takes an
+// integer as nanoseconds, so dial_timeout = 5 would mean 5ns, and a float
+// fails with a message about types. It returns the first such key, in TOML
+// spelling under prefix (tunnels[1].x), and its value. The keys are found by
+// their toml tags, so a duration field added later is covered by itself.
+func bareDuration(m map[string]any, t reflect.Type, prefix string) (key string, v any, ok bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		val, set := m[name]
+		if name == "" || name == "-" || !set {
+			continue
+		}
+		switch ft := f.Type; {
+		case ft == durationType:
+			switch val.(type) {
+			case int64, float64:
+				return prefix + name, val, true
+			}
+		case ft.Kind() == reflect.Struct:
+			if sub, isTable := val.(map[string]any); isTable {
+				if key, v, ok := bareDuration(sub, ft, prefix+name+"."); ok {
+					return key, v, true
+				}
+			}
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			for j, sub := range tables(val) {
+				if key, v, ok := bareDuration(sub, ft.Elem(), fmt.Sprintf("%s%s[%d].", prefix, name, j)); ok {
+					return key, v, true
+				}
+			}
+		}
+	}
+	return "", nil, false
+}
+
+// tables returns the tables of a decoded TOML array of tables, [[x]] or
+// inline.
+func tables(v any) []map[string]any {
+	switch v := v.(type) {
+	case []map[string]any:
+		return v
+	case []any:
+		var out []map[string]any
+		for _, e := range v {
+			if m, ok := e.(map[string]any); ok {
+				out = append(out, m)
+			}
+		}
+		return out
 	}
 	return nil
 }

@@ -54,6 +54,8 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"tunnels", okClient(), func(c *ClientConfig) { c.Tunnels = nil }},
 		{"tunnels[1].name", okClient(), func(c *ClientConfig) { c.Tunnels = append(c.Tunnels, c.Tunnels[0]) }},
 		{"tunnels[0].local", okClient(), func(c *ClientConfig) { c.Tunnels[0].Local = "x" }},
+		{"tunnels[0].local", okClient(), func(c *ClientConfig) { c.Tunnels[0].Local = "127.0.0.1:99999" }},
+		{"tunnels[0].local", okClient(), func(c *ClientConfig) { c.Tunnels[0].Local = "bad_host!:80" }},
 		{"tunnels[0].public_port", okClient(), func(c *ClientConfig) { c.Tunnels[0].PublicPort = -1 }},
 		{"pool", okClient(), func(c *ClientConfig) { c.Pool = MaxPool + 1 }},
 		{"heartbeat_timeout", okClient(), func(c *ClientConfig) { c.HeartbeatInterval, c.HeartbeatTimeout = time.Second, time.Second }},
@@ -90,6 +92,8 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"max_tunnels_per_client", ServerConfig{Token: "t", MaxTunnelsPerClient: MaxTunnels + 1}},
 		{"max_conns_per_tunnel", ServerConfig{Token: "t", MaxConnsPerTunnel: -1}},
 		{"auth_failure_period", ServerConfig{Token: "t", AuthFailurePeriod: -time.Second}},
+		{"public_bind", ServerConfig{Token: "t", PublicBind: "999.1.1.1"}},
+		{"public_host", ServerConfig{Token: "t", PublicHost: "bad_host!"}},
 	} {
 		err := c.cfg.Validate()
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.key+":") {
@@ -196,5 +200,26 @@ token = "bob-own"
 	}
 	if cfg.AuthFailures != 3 || cfg.AuthFailurePeriod != time.Minute {
 		t.Errorf("auth_failures %d, auth_failure_period %v", cfg.AuthFailures, cfg.AuthFailurePeriod)
+	}
+}
+
+// TestConfigError: a config error is an ErrConfig that reads as before, and
+// a front end can spell the other keys its message names its own way.
+func TestConfigError(t *testing.T) {
+	err := (&ServerConfig{Token: "t", TLSData: true}).Validate()
+	var ce *ConfigError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrConfig) {
+		t.Fatalf("err %v, want a *ConfigError that is ErrConfig", err)
+	}
+	if want := "relay: invalid config: tls_data: needs TLS on: set tls, or tls_cert and tls_key"; err.Error() != want {
+		t.Errorf("Error() = %q, want %q", err, want)
+	}
+	flag := func(key string) string { return "--" + strings.ReplaceAll(key, "_", "-") }
+	if got, want := ce.Message(flag), "needs TLS on: set --tls, or --tls-cert and --tls-key"; got != want {
+		t.Errorf("Message(flag) = %q, want %q", got, want)
+	}
+	err = (&ClientConfig{}).Validate()
+	if !errors.As(err, &ce) || !ce.Unset || ce.Key != "server" {
+		t.Errorf("no server: %v, want an Unset error about server", err)
 	}
 }

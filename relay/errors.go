@@ -22,6 +22,56 @@ var (
 	ErrConfig               = errors.New("relay: invalid config")
 )
 
+// A ConfigError is a setting the user must change. Key names it in TOML
+// spelling ("dial_timeout", "tunnels[1].local"); File is the TOML file being
+// read when the error is in reading one. errors.Is(err, ErrConfig) holds, and
+// Error reads "relay: invalid config: [FILE: ][KEY: ]what is wrong". A front
+// end with its own names for keys (the ferry binary's flags) renders it with
+// Message instead, which spells the other keys the text mentions its way.
+type ConfigError struct {
+	File string
+	Key  string
+	// Unset says the key is required and nothing set it, so a front end
+	// can list every way to give it.
+	Unset bool
+
+	format string
+	args   []any // keyRef args are other keys the message names
+}
+
+// keyRef is another key named in a ConfigError's message.
+type keyRef string
+
+func (e *ConfigError) Error() string {
+	s := ErrConfig.Error() + ": "
+	if e.File != "" {
+		s += e.File + ": "
+	}
+	if e.Key != "" {
+		s += e.Key + ": "
+	}
+	return s + e.Message(nil)
+}
+
+// Is makes every ConfigError an ErrConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
+
+// Message is what is wrong, without the file and key: other keys it names
+// are spelled by spell, or as TOML keys when spell is nil.
+func (e *ConfigError) Message(spell func(key string) string) string {
+	args := make([]any, len(e.args))
+	for i, a := range e.args {
+		if k, ok := a.(keyRef); ok {
+			a = string(k)
+			if spell != nil {
+				a = spell(string(k))
+			}
+		}
+		args[i] = a
+	}
+	return fmt.Sprintf(e.format, args...)
+}
+
 // errReplaced ends a session that a newer one with the same client id took
 // over: on the server, the old session's; on the client, when the server
 // says so.

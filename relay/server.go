@@ -101,6 +101,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := probeBind(cfg.PublicBind); err != nil {
+		return nil, err
+	}
 	var tlsCfg *tls.Config
 	var fingerprint string
 	if cfg.TLS {
@@ -127,6 +130,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		closeStreams(e, streams)
 		return nil, fmt.Errorf("relay: server listen: %w", err)
 	}
+	tokens := map[string]string{"token": cfg.Token}
+	for i, ct := range cfg.Clients {
+		tokens[fmt.Sprintf("clients[%d].token", i)] = ct.Token
+	}
+	warnTokens(cfg.Logger, cfg.tokenFile, tokens)
 	return &Server{
 		cfg:         cfg,
 		log:         cfg.Logger,
@@ -718,9 +726,12 @@ func (sess *session) register(name string, port int) {
 	t, code, msg := sess.claimTunnel(name, port)
 	switch {
 	case t != nil:
-		addr := t.ln.Addr().String()
+		addr := sess.srv.advertised(t.ln.Addr())
 		sess.srv.count.add(scTunnelsRegistered)
 		args := []any{"tunnel", name, "public_addr", addr}
+		if sess.srv.cfg.PublicHost != "" {
+			args = append(args, "bind_addr", t.ln.Addr().String())
+		}
 		if t.pace != nil {
 			args = append(args, "bandwidth_bytes_per_sec", float64(t.pace.in.Limit()))
 		}
@@ -799,6 +810,30 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 }
 
 var errNoFreePort = errors.New("no free port among the allowed ports")
+
+// probeBind binds host once, on a port the kernel picks, so that a
+// public_bind that does not resolve or is no address of this host stops the
+// server at start rather than refusing every tunnel later.
+func probeBind(host string) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.As(err, &dnsErr):
+		return fmt.Errorf("relay: public_bind %q: public ports cannot bind there: it must be an address of this host, or a name resolving to one: %w", host, err)
+	case err != nil:
+		return fmt.Errorf("relay: public_bind %q: %w", host, err)
+	}
+	return ln.Close()
+}
+
+// advertised is the address a public listener is announced as: its port
+// on public_host when that is set, else the address it is bound to.
+func (s *Server) advertised(a net.Addr) string {
+	if s.cfg.PublicHost == "" {
+		return a.String()
+	}
+	return net.JoinHostPort(s.cfg.PublicHost, strconv.Itoa(a.(*net.TCPAddr).Port))
+}
 
 // listenPublic binds a public port: the one asked for, or for 0 one the
 // kernel picks, or a free one from the allowed ports.

@@ -248,6 +248,11 @@ func TestTLSSelfSignedKept(t *testing.T) {
 	if perm := fi.Mode().Perm(); perm != 0o600 {
 		t.Errorf("key file mode %v, want 0600", perm)
 	}
+	// The certificate is public, as docs/config.md says: clients may be
+	// handed it as their CA.
+	if fi, err := os.Stat(filepath.Join(dir, "server-cert.pem")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("certificate file: %v, %v; want mode 0644", fi, err)
+	}
 }
 
 // TestTLSVerification covers how a client decides to trust a server and

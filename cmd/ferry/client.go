@@ -16,6 +16,7 @@ import (
 // command line or from the file, never a mix.
 type tunnelsFlag struct {
 	dst *[]relay.TunnelConfig
+	raw []string // the specs as given, for errors
 	set bool
 }
 
@@ -33,12 +34,18 @@ func (f *tunnelsFlag) String() string {
 func (f *tunnelsFlag) Set(s string) error {
 	t, err := relay.ParseTunnel(s)
 	if err != nil {
+		// The flag package names the flag and value already.
+		var ce *relay.ConfigError
+		if errors.As(err, &ce) {
+			return errors.New(ce.Message(nil))
+		}
 		return err
 	}
 	if !f.set {
-		*f.dst, f.set = nil, true
+		*f.dst, f.raw, f.set = nil, nil, true
 	}
 	*f.dst = append(*f.dst, t)
+	f.raw = append(f.raw, s)
 	return nil
 }
 
@@ -48,7 +55,7 @@ func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags, stderr io.
 	fs := newFlagSet("client", "--server HOST:PORT --token SECRET --tunnel NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT... [flags]", stderr)
 	fs.StringVar(file, "c", "", "read settings from TOML `file` (keys in docs/config.md); flags given override it")
 	fs.StringVar(&cfg.Server, "server", "", "ferry server `address`, host:port (required)")
-	fs.StringVar(&cfg.Token, "token", "", "shared `secret` (required; -c keeps it out of ps)")
+	tokenFlags(fs, &cfg.Token, &cfg.TokenFile, "the server's shared `secret` (required: this, --token-file, $"+tokenEnv+" or -c; a flag shows in ps)")
 	fs.StringVar(&cfg.ID, "id", "", "client `name`; a new session with the same id replaces the old one (default the host name)")
 	fs.Var(&tunnelsFlag{dst: &cfg.Tunnels}, "tunnel", "local service to expose, as a `spec` NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT (PUBLIC_PORT 0: the server picks); repeatable")
 	fs.IntVar(&cfg.Pool, "pool", relay.DefaultPool, "idle data connections kept ready per tunnel; 0 disables")
@@ -71,39 +78,51 @@ func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags, stderr io.
 
 // parseClient builds the client's config from args as parseServer does.
 func parseClient(args []string, stderr io.Writer) (relay.ClientConfig, error) {
+	cfg, origin, err := loadClient(args, stderr)
+	return cfg, origin.explain(err)
+}
+
+// loadClient is parseClient, returning where each setting came from and the
+// error as relay gave it.
+func loadClient(args []string, stderr io.Writer) (relay.ClientConfig, *configOrigin, error) {
 	var (
 		cfg  relay.ClientConfig
 		file string
 		lf   logFlags
 	)
-	if err := parseFlags(clientFlags(&cfg, &file, &lf, stderr), args); err != nil {
-		return cfg, err
+	fs := clientFlags(&cfg, &file, &lf, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return cfg, &configOrigin{}, err
 	}
 	if file != "" {
 		path := file // defining the flags resets file too
 		cfg = relay.ClientConfig{}
-		fs := clientFlags(&cfg, &file, &lf, io.Discard)
+		fs = clientFlags(&cfg, &file, &lf, io.Discard)
 		if err := relay.LoadTOML(path, &cfg); err != nil {
-			return cfg, err
+			return cfg, &configOrigin{file: path}, err
 		}
 		if err := fs.Parse(args); err != nil {
-			return cfg, err
+			return cfg, &configOrigin{file: path}, err
 		}
 	}
+	origin := newConfigOrigin(fs, file)
+	if err := origin.applyToken(&cfg.Token, &cfg.TokenFile); err != nil {
+		return cfg, origin, err
+	}
 	cfg.Logger = lf.logger(stderr)
-	return cfg, cfg.Validate()
+	return cfg, origin, cfg.Validate()
 }
 
 func runClient(args []string, _, stderr io.Writer) int {
-	cfg, err := parseClient(args, stderr)
+	cfg, origin, err := loadClient(args, stderr)
 	if err != nil {
-		return startError("client", err, stderr)
+		return startError("client", origin.explain(err), stderr)
 	}
 	log := cfg.Logger
 	cl, err := relay.NewClient(cfg)
 	if err != nil {
 		if isConfigError(err) {
-			return startError("client", err, stderr)
+			return startError("client", origin.explain(err), stderr)
 		}
 		log.Error("cannot start client", "err", err)
 		return exitFatal

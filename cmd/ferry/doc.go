@@ -6,8 +6,8 @@
 //
 // Usage:
 //
-//	ferry server  --listen 0.0.0.0:7000 --token SECRET [flags]
-//	ferry client  --server tunnel.example.com:7000 --token SECRET --tunnel web=127.0.0.1:8080:6000 [flags]
+//	ferry server  --listen 0.0.0.0:7000 --token-file FILE [flags]
+//	ferry client  --server tunnel.example.com:7000 --token-file FILE --tunnel web=127.0.0.1:8080:6000 [flags]
 //	ferry forward --listen 127.0.0.1:9000 --to 127.0.0.1:8080 [flags]
 //	ferry engines
 //	ferry version
@@ -20,8 +20,12 @@
 // For example, to expose a web server on a private machine as port 6000 of
 // tunnel.example.com:
 //
-//	tunnel.example.com$ ferry server --token SECRET --allow-ports 6000-6100
-//	laptop$ ferry client --server tunnel.example.com:7000 --token SECRET --tunnel web=127.0.0.1:8080:6000
+//	tunnel.example.com$ (umask 077 && openssl rand -hex 32 > token)
+//	tunnel.example.com$ ferry server --token-file token --allow-ports 6000-6100 --public-host tunnel.example.com
+//	laptop$ ferry client --server tunnel.example.com:7000 --token-file token --tunnel web=127.0.0.1:8080:6000
+//
+// with the same token file on both machines (FERRY_TOKEN in the environment
+// works too; --token SECRET shows the secret in ps).
 //
 // server and client also read a TOML file with -c FILE: the file's keys
 // override the defaults and flags given on the command line override the

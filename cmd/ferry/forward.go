@@ -23,7 +23,7 @@ func parseForward(args []string, stderr io.Writer) (relay.ForwardConfig, error) 
 		return cfg, err
 	}
 	cfg.Logger = lf.logger(stderr)
-	return cfg, cfg.Validate()
+	return cfg, newConfigOrigin(fs, "").explain(cfg.Validate())
 }
 
 func runForward(args []string, _, stderr io.Writer) int {

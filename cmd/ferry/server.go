@@ -16,7 +16,7 @@ func serverFlags(cfg *relay.ServerConfig, file *string, lf *logFlags, stderr io.
 	fs := newFlagSet("server", "--token SECRET [--listen ADDR] [flags]", stderr)
 	fs.StringVar(file, "c", "", "read settings from TOML `file` (keys in docs/config.md); flags given override it")
 	fs.StringVar(&cfg.Listen, "listen", relay.DefaultListen, "`address` clients connect to, for control and data connections")
-	fs.StringVar(&cfg.Token, "token", "", "shared `secret` clients must know (required unless -c lists [[clients]] with their own; -c keeps it out of ps)")
+	tokenFlags(fs, &cfg.Token, &cfg.TokenFile, "shared `secret` clients must know (required: this, --token-file, $"+tokenEnv+" or -c, unless -c lists [[clients]] with their own; a flag shows in ps)")
 	fs.StringVar(&cfg.Engine, "engine", "", "relay `engine` for public connections (see 'ferry engines'; default "+relay.DefaultEngine+")")
 	fs.BoolVar(&cfg.TLS, "tls", false, "TLS 1.3 on the server port; without --tls-cert, a self-signed certificate kept in --state-dir, its fingerprint logged")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "server certificate PEM `file` (implies --tls)")
@@ -24,7 +24,8 @@ func serverFlags(cfg *relay.ServerConfig, file *string, lf *logFlags, stderr io.
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`directory` for the self-signed certificate (default $STATE_DIRECTORY, else $XDG_STATE_HOME/ferry, else ~/.local/state/ferry)")
 	fs.BoolVar(&cfg.TLSData, "tls-data", false, "data connections over TLS too, encrypting relayed bytes (needs --tls and a user-space engine)")
 	fs.StringVar(&cfg.ClientCA, "client-ca", "", "require client certificates signed by a CA in this PEM `file` (mutual TLS; needs --tls)")
-	fs.StringVar(&cfg.PublicBind, "public-bind", "", "`host` public ports bind to (default --listen's host)")
+	fs.StringVar(&cfg.PublicBind, "public-bind", "", "`host` public ports bind to, an address of this host (default --listen's host)")
+	fs.StringVar(&cfg.PublicHost, "public-host", "", "`host` clients are told to reach public ports at, e.g. tunnel.example.com (default the bind address)")
 	fs.StringVar(&cfg.AllowPorts, "allow-ports", "", "public `ports` clients may ask for, e.g. 6000-6100,8080 (default any)")
 	fs.IntVar(&cfg.MaxHandshakesPerAddr, "max-handshakes-per-addr", relay.DefaultMaxHandshakes, "connections one source address may have on the server port before they authenticate")
 	fs.IntVar(&cfg.MaxHandshakes, "max-handshakes", 0, "connections on the server port before they authenticate, all addresses (default 0: a quarter of the fd limit)")
@@ -53,15 +54,24 @@ func serverFlags(cfg *relay.ServerConfig, file *string, lf *logFlags, stderr io.
 }
 
 // parseServer builds the server's config from args: the defaults, then the
-// -c file if any, then the flags given; then it validates.
+// -c file if any, then the flags given; then it validates. A config error
+// names what the user typed (configerr.go).
 func parseServer(args []string, stderr io.Writer) (relay.ServerConfig, error) {
+	cfg, origin, err := loadServer(args, stderr)
+	return cfg, origin.explain(err)
+}
+
+// loadServer is parseServer, returning where each setting came from and the
+// error as relay gave it.
+func loadServer(args []string, stderr io.Writer) (relay.ServerConfig, *configOrigin, error) {
 	var (
 		cfg  relay.ServerConfig
 		file string
 		lf   logFlags
 	)
-	if err := parseFlags(serverFlags(&cfg, &file, &lf, stderr), args); err != nil {
-		return cfg, err
+	fs := serverFlags(&cfg, &file, &lf, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return cfg, &configOrigin{}, err
 	}
 	if file != "" {
 		// Defining the flags again resets cfg to the defaults, the file
@@ -69,28 +79,32 @@ func parseServer(args []string, stderr io.Writer) (relay.ServerConfig, error) {
 		// appear in args, which already parsed once without error.
 		path := file // defining the flags resets file too
 		cfg = relay.ServerConfig{}
-		fs := serverFlags(&cfg, &file, &lf, io.Discard)
+		fs = serverFlags(&cfg, &file, &lf, io.Discard)
 		if err := relay.LoadTOML(path, &cfg); err != nil {
-			return cfg, err
+			return cfg, &configOrigin{file: path}, err
 		}
 		if err := fs.Parse(args); err != nil {
-			return cfg, err
+			return cfg, &configOrigin{file: path}, err
 		}
 	}
+	origin := newConfigOrigin(fs, file)
+	if err := origin.applyToken(&cfg.Token, &cfg.TokenFile); err != nil {
+		return cfg, origin, err
+	}
 	cfg.Logger = lf.logger(stderr)
-	return cfg, cfg.Validate()
+	return cfg, origin, cfg.Validate()
 }
 
 func runServer(args []string, _, stderr io.Writer) int {
-	cfg, err := parseServer(args, stderr)
+	cfg, origin, err := loadServer(args, stderr)
 	if err != nil {
-		return startError("server", err, stderr)
+		return startError("server", origin.explain(err), stderr)
 	}
 	log := cfg.Logger
 	srv, err := relay.NewServer(cfg)
 	if err != nil {
 		if isConfigError(err) {
-			return startError("server", err, stderr)
+			return startError("server", origin.explain(err), stderr)
 		}
 		log.Error("cannot start server", "err", err)
 		return exitFatal

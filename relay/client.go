@@ -114,19 +114,32 @@ func (c *Client) streamRelayer() (StreamRelayer, error) {
 // returns nil once ctx is cancelled, or an error that retrying cannot fix: a
 // wrong token (ErrAuthFailed), a protocol version the server does not speak
 // (ErrBadVersion), a TLS certificate that does not verify or a server that
-// refuses TLS as configured (ErrTLS), or an engine that cannot relay the
-// TLS data connections the server asks for (ErrConfig). Relays already
-// running go on after Run returns; Shutdown or Close ends them.
+// refuses TLS as configured (ErrTLS), an engine that cannot relay the
+// TLS data connections the server asks for (ErrConfig), or a source
+// address the server has locked out after failed logins before this Run
+// ever authenticated (ErrLockedOut: most likely this client's own wrong
+// token). Relays already running go on after Run returns; Shutdown or Close
+// ends them.
 func (c *Client) Run(ctx context.Context) error {
 	b := backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}
+	everAuthed := false
 	for {
 		authed, err := c.session(ctx)
 		c.setReady("", "")
 		if ctx.Err() != nil {
 			return nil
 		}
+		everAuthed = everAuthed || authed
 		if errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrBadVersion) || errors.Is(err, ErrTLS) || errors.Is(err, ErrConfig) {
 			return err // the caller reports it
+		}
+		if errors.Is(err, ErrLockedOut) && !everAuthed {
+			// Never in: the failed logins that locked the address out
+			// were most likely this client's own, a wrong token, which
+			// must stay fatal. A client that had a session has the
+			// right token; someone else on its address spent the tries,
+			// and it waits them out below.
+			return err
 		}
 		if authed {
 			c.count.add(ccDisconnects)
@@ -137,9 +150,13 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 		}
 		d := b.next()
-		if errors.Is(err, errReplaced) {
+		switch {
+		case errors.Is(err, errReplaced):
 			c.log.Error("another client with this id took over the session; is the id unique?", "id", c.cfg.ID, "reconnect_in", d.Round(time.Millisecond))
-		} else {
+		case errors.Is(err, ErrLockedOut):
+			c.log.Warn("the server refuses this address for now after failed logins from it (not this client's: its token worked before); reconnecting",
+				"err", err, "in", d.Round(time.Millisecond))
+		default:
 			c.log.Warn("no session with the server; reconnecting", "err", err, "in", d.Round(time.Millisecond))
 		}
 		select {
@@ -367,6 +384,8 @@ func checkServerError(typ byte, p []byte) error {
 		return fmt.Errorf("%w: server says: %s", errReplaced, msg)
 	case CodeTLSRequired:
 		return fmt.Errorf("%w: server says: %s", ErrTLS, msg)
+	case CodeLockedOut:
+		return fmt.Errorf("%w: server says: %s", ErrLockedOut, msg)
 	}
 	return fmt.Errorf("relay: server closed the session: %s: %s", codeText(code), msg)
 }

@@ -301,16 +301,37 @@ func (s *Server) handle(c *net.TCPConn) {
 		writeFrame(conn, FrameError, encoder{}.u8(CodeTLSRequired).str("this server takes control connections over TLS only: connect with --tls, --ca or --server-fingerprint"))
 		c.Close()
 	case kind == KindControl && !s.limiter.allow(sourceAddr(c)):
-		// Closed unread and without a word: an address guessing
-		// tokens learns nothing and costs nothing but the accept.
+		// One short Error and the close, nothing read: an address
+		// guessing tokens learns only that it must wait, which it can
+		// tell from a bare close too, and a client with a wrong token
+		// can say so plainly rather than report a network fault.
 		s.untrack(c)
 		s.count.add(scAuthLimited)
+		s.refuseLockedOut(conn, c)
 		c.Close()
 	case kind == KindControl:
 		s.handleControl(conn, c, log)
 	default:
 		s.handleData(conn, c, secure, log)
 	}
+}
+
+// lockedOutWriteTimeout bounds the one write to a locked-out address: a
+// peer that does not read costs the server no more than this.
+const lockedOutWriteTimeout = time.Second
+
+// refuseLockedOut tells a control connection from an address out of
+// authentication tries that it is refused, and when it earns its next try.
+// Not rationed per address: the frame is smaller than the TCP handshake and
+// preamble the peer spent to get it, and max_handshakes_per_addr already
+// bounds its connections (docs/security.md).
+func (s *Server) refuseLockedOut(conn net.Conn, c *net.TCPConn) {
+	addr := sourceAddr(c)
+	wait := s.limiter.nextTry(addr)
+	secs := max(int((wait+time.Second-1)/time.Second), 1) // rounded up: never too early
+	msg := fmt.Sprintf("this address (%s) is refused for now after too many failed logins; try again in %d s", addr, secs)
+	conn.SetWriteDeadline(time.Now().Add(lockedOutWriteTimeout))
+	writeFrame(conn, FrameError, encoder{}.u8(CodeLockedOut).str(msg))
 }
 
 // handshakeTLS tells a TLS ClientHello from the ferry preamble by the

@@ -117,7 +117,14 @@ func runClient(args []string, _, stderr io.Writer) int {
 
 	select {
 	case err := <-ran:
-		// Run gives up only on what retrying cannot fix.
+		// Run gives up only on what retrying in this process cannot fix.
+		// Every such refusal by the server exits 1, as a wrong token
+		// always has, not 2 (a config error, which a supervisor should
+		// not restart): it depends on the server's state or config as
+		// much as on this client's, and passes once that changes (the
+		// token is fixed, or the address earns a try). The example
+		// unit's Restart=on-failure then tries again every RestartSec,
+		// each try logging why, and comes up by itself.
 		cl.Close()
 		msg := "client stopped"
 		switch {
@@ -125,6 +132,8 @@ func runClient(args []string, _, stderr io.Writer) int {
 			msg = "the server refused the token; check --token"
 		case errors.Is(err, relay.ErrTLS):
 			msg = "TLS with the server failed; check --tls, --ca, --server-fingerprint or --tls-cert"
+		case errors.Is(err, relay.ErrLockedOut):
+			msg = "the server refuses this address for now after failed logins (wrong token?); check --token"
 		case errors.Is(err, relay.ErrConfig):
 			// The server asked for what this config cannot do (TLS data
 			// connections with a raw-socket engine): a usage error, so a

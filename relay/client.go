@@ -115,7 +115,8 @@ func (c *Client) streamRelayer() (StreamRelayer, error) {
 // wrong token (ErrAuthFailed), a protocol version the server does not speak
 // (ErrBadVersion), a TLS certificate that does not verify or a server that
 // refuses TLS as configured (ErrTLS), an engine that cannot relay the
-// TLS data connections the server asks for (ErrConfig), or a source
+// TLS data connections the server asks for (ErrConfig), every tunnel
+// refused for a reason retrying cannot fix (ErrTunnelsRefused), or a source
 // address the server has locked out after failed logins before this Run
 // ever authenticated (ErrLockedOut: most likely this client's own wrong
 // token). Relays already running go on after Run returns; Shutdown or Close
@@ -130,7 +131,8 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		}
 		everAuthed = everAuthed || authed
-		if errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrBadVersion) || errors.Is(err, ErrTLS) || errors.Is(err, ErrConfig) {
+		if errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrBadVersion) || errors.Is(err, ErrTLS) || errors.Is(err, ErrConfig) ||
+			errors.Is(err, ErrTunnelsRefused) {
 			return err // the caller reports it
 		}
 		if errors.Is(err, ErrLockedOut) && !everAuthed {
@@ -242,10 +244,11 @@ type csession struct {
 }
 
 type ctunnel struct {
-	cfg   TunnelConfig
-	id    uint32 // 0 until registered
-	retry backoff
-	timer *time.Timer
+	cfg     TunnelConfig
+	id      uint32 // 0 until registered
+	retry   backoff
+	timer   *time.Timer
+	refused bool // refused for a reason retrying cannot fix: not asked again this session
 }
 
 // session runs one session to its end. authed reports whether it got past
@@ -465,7 +468,9 @@ func (s *csession) readLoop() error {
 			if err := d.done(); err != nil {
 				return err
 			}
-			s.refused(code, name, msg)
+			if err := s.refused(code, name, msg); err != nil {
+				return err
+			}
 		case FrameNeedData:
 			id := d.u32()
 			if err := d.done(); err != nil {
@@ -492,16 +497,32 @@ func (s *csession) readLoop() error {
 	}
 }
 
-// refused logs why a tunnel was refused and retries it with backoff; the
-// other tunnels carry on.
-func (s *csession) refused(code byte, name, msg string) {
+// refused logs why a tunnel was refused. A refusal that may pass (the port
+// is in use, the server is short of resources) is retried with the tunnel's
+// backoff; any other stays until someone changes a config, so it is an error
+// and the tunnel is not asked for again in this session (a new session asks
+// again). The other tunnels carry on, but once every tunnel is refused that
+// way the session has nothing left to do: refused returns
+// ErrTunnelsRefused, and Run gives up.
+func (s *csession) refused(code byte, name, msg string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tunnels[name]
 	if t == nil || s.ctx.Err() != nil {
-		return
+		return nil
 	}
 	s.c.count.add(ccTunnelsRefused)
+	if !retriable(code) {
+		t.refused = true
+		s.c.log.Error("tunnel "+name+" refused: "+msg, "tunnel", name, "public_port", t.cfg.PublicPort,
+			"reason", codeText(code), "retrying", false)
+		for _, o := range s.tunnels {
+			if !o.refused {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w; the last refused: tunnel %q: %s", ErrTunnelsRefused, name, msg)
+	}
 	d := t.retry.next()
 	s.c.log.Warn("tunnel refused; retrying", "tunnel", name, "public_port", t.cfg.PublicPort,
 		"reason", codeText(code), "detail", msg, "in", d.Round(time.Millisecond))
@@ -512,6 +533,19 @@ func (s *csession) refused(code byte, name, msg string) {
 			s.register(t)
 		}
 	})
+	return nil
+}
+
+// retriable says whether a tunnel refusal may pass without anyone changing a
+// config: a port in use may be freed, a server short of resources may
+// recover. A code this build does not know counts as retriable, as every
+// refusal did before.
+func retriable(code byte) bool {
+	switch code {
+	case CodePortNotAllowed, CodeNameTaken, CodeTooMany, CodeBindFailed, CodeBadRequest:
+		return false
+	}
+	return true
 }
 
 // end closes the data connections still waiting for "start" and waits for

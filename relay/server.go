@@ -773,7 +773,7 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 		return nil, CodeBadRequest, "invalid tunnel name"
 	}
 	if port != 0 && !s.cfg.allowed.allows(port) {
-		return nil, CodePortNotAllowed, fmt.Sprintf("port %d is outside the server's allowed ports %s", port, s.cfg.AllowPorts)
+		return nil, CodePortNotAllowed, fmt.Sprintf("port %d is outside the server's allowed ports %s: pick one of those or 0", port, s.cfg.AllowPorts)
 	}
 	check := func() (bool, byte, string) {
 		sess.mu.Lock()
@@ -786,10 +786,11 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 			if other.sess == sess {
 				return false, CodeBadRequest, fmt.Sprintf("tunnel %q is already registered in this session", name)
 			}
-			return false, CodeNameTaken, fmt.Sprintf("tunnel name %q is held by client %q", name, other.sess.clientID)
+			// Not which client: one client must not learn another's id.
+			return false, CodeNameTaken, fmt.Sprintf("tunnel name %q is taken by another client: choose another name", name)
 		}
 		if n >= s.cfg.MaxTunnelsPerClient {
-			return false, CodeTooMany, fmt.Sprintf("at most %d tunnels per client", s.cfg.MaxTunnelsPerClient)
+			return false, CodeTooMany, fmt.Sprintf("the server allows at most %d tunnels per client: register fewer, or raise its max_tunnels_per_client", s.cfg.MaxTunnelsPerClient)
 		}
 		return true, 0, ""
 	}
@@ -801,9 +802,9 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 	}
 	ln, err := s.listenPublic(port)
 	if err != nil {
-		code := CodeBindFailed
-		if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, errNoFreePort) {
-			code = CodePortInUse
+		code := bindRefusal(err)
+		if code == CodeBindFailed {
+			return nil, code, fmt.Sprintf("the server could not open the public port: %v (the server's public_bind, or this port, needs changing)", err)
 		}
 		return nil, code, err.Error()
 	}
@@ -824,6 +825,25 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 }
 
 var errNoFreePort = errors.New("no free port among the allowed ports")
+
+// bindRefusal says what a failed public bind tells the client: PortInUse
+// and TryLater may pass, and the client retries them; anything else
+// (BindFailed: a public_bind that does not resolve or is not local, a port
+// the server may not bind) stays until someone changes a config, and the
+// client does not retry it.
+func bindRefusal(err error) byte {
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE), errors.Is(err, errNoFreePort):
+		return CodePortInUse
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE),
+		errors.Is(err, syscall.ENOBUFS), errors.Is(err, syscall.ENOMEM):
+		return CodeTryLater
+	case errors.As(err, &dns) && (dns.IsTemporary || dns.IsTimeout):
+		return CodeTryLater
+	}
+	return CodeBindFailed
+}
 
 // listenPublic binds a public port: the one asked for, or for 0 one the
 // kernel picks, or a free one from the allowed ports.

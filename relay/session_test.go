@@ -34,6 +34,82 @@ func stillRunning(c *runningClient) bool {
 	}
 }
 
+// TestPermanentRefusals: a tunnel refused for a reason retrying cannot fix
+// is not asked for again in the session, and a client whose every tunnel is
+// refused so gives up with ErrTunnelsRefused and what to change. Each case
+// is one refusal code a real client can meet.
+func TestPermanentRefusals(t *testing.T) {
+	echo := echoServer(t)
+	for _, tc := range []struct {
+		name    string
+		server  func(*relay.ServerConfig)
+		port    int
+		holder  bool   // another client id holds the tunnel name first
+		want    string // in Run's error: what to change
+		notWant string // never in it
+	}{
+		{name: "port not allowed", server: func(c *relay.ServerConfig) { c.AllowPorts = "20000-20010" }, port: 7000,
+			want: "port 7000 is outside the server's allowed ports 20000-20010: pick one of those or 0"},
+		{name: "name taken", holder: true,
+			want: `tunnel name "web" is taken by another client: choose another name`, notWant: "holder"},
+		{name: "bind failed", server: func(c *relay.ServerConfig) { c.PublicBind = "192.0.2.1" }, // TEST-NET-1: never local
+			want: "public_bind"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			srv := startServer(t, "", tc.server)
+			if tc.holder {
+				holder := startClient(t, srv.Addr().String(), "", web(echo, 0), func(c *relay.ClientConfig) { c.ID = "holder" })
+				waitTunnel(t, holder, "web")
+			}
+			cl := startClient(t, srv.Addr().String(), "", web(echo, tc.port), func(c *relay.ClientConfig) {
+				c.ReconnectMin, c.ReconnectMax = time.Millisecond, time.Millisecond // a retry would come at once
+			})
+			err := runResult(t, cl)
+			if !errors.Is(err, relay.ErrTunnelsRefused) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run returned %v, want ErrTunnelsRefused saying %q", err, tc.want)
+			}
+			if tc.notWant != "" && strings.Contains(err.Error(), tc.notWant) {
+				t.Errorf("the refusal names another client's id: %v", err)
+			}
+			if n := cl.Counters()["tunnels_refused"]; n != 1 {
+				t.Errorf("tunnels_refused = %d, want 1: no retry", n)
+			}
+		})
+	}
+}
+
+// TestPermanentRefusalOtherTunnelsGoOn: with one tunnel refused for good
+// and one over the server's tunnel limit, the client keeps its session and
+// the tunnel that was registered serves; neither refused tunnel is asked
+// for again, although a retry would come within a millisecond and a round
+// trip through the tunnel takes longer.
+func TestPermanentRefusalOtherTunnelsGoOn(t *testing.T) {
+	checkLeaks(t)
+	srv := startServer(t, "", func(c *relay.ServerConfig) { c.MaxTunnelsPerClient = 1 })
+	echo := echoServer(t)
+	cl := startClient(t, srv.Addr().String(), "", []relay.TunnelConfig{
+		{Name: "ok", Local: echo},
+		{Name: "toomany", Local: echo},
+	}, func(c *relay.ClientConfig) {
+		c.Pool = 0 // every connection asks for a data connection: a round trip over the control connection
+		c.ReconnectMin, c.ReconnectMax = time.Millisecond, time.Millisecond
+	})
+	addr := waitTunnel(t, cl, "ok")
+	waitFor(t, "the refusal", func() bool { return cl.Counters()["tunnels_refused"] > 0 })
+	for range 3 {
+		if err := echoRoundTrip(addr, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !stillRunning(cl) {
+		t.Fatalf("Run returned %v with a tunnel serving", runResult(t, cl))
+	}
+	if n := srv.Counters()["tunnels_refused"]; n != 1 {
+		t.Errorf("the server refused %d registrations, want 1: a permanent refusal is not retried", n)
+	}
+}
+
 // TestLockedOutWrongToken: once a wrong token has locked its address out, a
 // client with it is told so, not left with a bare EOF, and gives up: it
 // never had a session, so the failed logins were most likely its own.

@@ -122,9 +122,10 @@ func runClient(args []string, _, stderr io.Writer) int {
 		// always has, not 2 (a config error, which a supervisor should
 		// not restart): it depends on the server's state or config as
 		// much as on this client's, and passes once that changes (the
-		// token is fixed, or the address earns a try). The example
-		// unit's Restart=on-failure then tries again every RestartSec,
-		// each try logging why, and comes up by itself.
+		// other client with this id stops, the server's allow_ports or
+		// token is fixed). The example unit's Restart=on-failure then
+		// tries again every RestartSec, each try logging why and costing
+		// the server one refused login, and comes up by itself.
 		cl.Close()
 		msg := "client stopped"
 		switch {
@@ -134,6 +135,8 @@ func runClient(args []string, _, stderr io.Writer) int {
 			msg = "TLS with the server failed; check --tls, --ca, --server-fingerprint or --tls-cert"
 		case errors.Is(err, relay.ErrLockedOut):
 			msg = "the server refuses this address for now after failed logins (wrong token?); check --token"
+		case errors.Is(err, relay.ErrTunnelsRefused):
+			msg = "the server refused every tunnel; the errors above say what to change"
 		case errors.Is(err, relay.ErrConfig):
 			// The server asked for what this config cannot do (TLS data
 			// connections with a raw-socket engine): a usage error, so a

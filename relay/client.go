@@ -115,12 +115,12 @@ func (c *Client) streamRelayer() (StreamRelayer, error) {
 // wrong token (ErrAuthFailed), a protocol version the server does not speak
 // (ErrBadVersion), a TLS certificate that does not verify or a server that
 // refuses TLS as configured (ErrTLS), an engine that cannot relay the
-// TLS data connections the server asks for (ErrConfig), every tunnel
-// refused for a reason retrying cannot fix (ErrTunnelsRefused), or a source
-// address the server has locked out after failed logins before this Run
-// ever authenticated (ErrLockedOut: most likely this client's own wrong
-// token). Relays already running go on after Run returns; Shutdown or Close
-// ends them.
+// TLS data connections the server asks for (ErrConfig), a live client with
+// the same id (ErrIDInUse), every tunnel refused for a reason retrying
+// cannot fix (ErrTunnelsRefused), or a source address the server has locked
+// out after failed logins before this Run ever authenticated (ErrLockedOut:
+// most likely this client's own wrong token). Relays already running go on
+// after Run returns; Shutdown or Close ends them.
 func (c *Client) Run(ctx context.Context) error {
 	b := backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}
 	everAuthed := false
@@ -132,7 +132,7 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		everAuthed = everAuthed || authed
 		if errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrBadVersion) || errors.Is(err, ErrTLS) || errors.Is(err, ErrConfig) ||
-			errors.Is(err, ErrTunnelsRefused) {
+			errors.Is(err, ErrIDInUse) || errors.Is(err, ErrTunnelsRefused) {
 			return err // the caller reports it
 		}
 		if errors.Is(err, ErrLockedOut) && !everAuthed {
@@ -145,8 +145,13 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		if authed {
 			c.count.add(ccDisconnects)
-			// Two clients with one id replace each other forever; keep
-			// backing off so they do it slowly, and say why.
+			// The server replaces a session only when it did not answer
+			// a ping: this client froze or its network stalled while
+			// another with its id connected. Reconnecting then meets
+			// that client (ErrIDInUse) if it is alive. A server from
+			// before the ping replaces live sessions too, and two
+			// clients with one id would replace each other forever:
+			// keep backing off so they do it slowly, and say why.
 			if !errors.Is(err, errReplaced) {
 				b.reset()
 			}
@@ -154,7 +159,7 @@ func (c *Client) Run(ctx context.Context) error {
 		d := b.next()
 		switch {
 		case errors.Is(err, errReplaced):
-			c.log.Error("another client with this id took over the session; is the id unique?", "id", c.cfg.ID, "reconnect_in", d.Round(time.Millisecond))
+			c.log.Error("another client with this id took over the session while this one did not answer; is the id unique?", "id", c.cfg.ID, "reconnect_in", d.Round(time.Millisecond))
 		case errors.Is(err, ErrLockedOut):
 			c.log.Warn("the server refuses this address for now after failed logins from it (not this client's: its token worked before); reconnecting",
 				"err", err, "in", d.Round(time.Millisecond))
@@ -387,6 +392,8 @@ func checkServerError(typ byte, p []byte) error {
 		return fmt.Errorf("%w: server says: %s", errReplaced, msg)
 	case CodeTLSRequired:
 		return fmt.Errorf("%w: server says: %s", ErrTLS, msg)
+	case CodeIDInUse:
+		return fmt.Errorf("%w: server says: %s", ErrIDInUse, msg)
 	case CodeLockedOut:
 		return fmt.Errorf("%w: server says: %s", ErrLockedOut, msg)
 	}
@@ -441,6 +448,15 @@ func (s *csession) readLoop() error {
 		d := decoder{b: p}
 		switch typ {
 		case FrameHeartbeat:
+		case FramePing:
+			// The server asks whether this session is alive, because
+			// another client with this id wants in: answer at once.
+			if len(p) != pingLen {
+				return fmt.Errorf("%w: ping of %d bytes", ErrMalformedFrame, len(p))
+			}
+			if err := s.send(FramePong, p); err != nil {
+				return err
+			}
 		case FrameRegistered:
 			id, name, addr := d.u32(), d.str(), d.str()
 			if err := d.done(); err != nil {

@@ -34,6 +34,32 @@ func stillRunning(c *runningClient) bool {
 	}
 }
 
+// TestSameIDSecondClientRefused: a second live client with the id of a live
+// one is refused and gives up, naming where the first one is; the first
+// keeps its session and serves on.
+func TestSameIDSecondClientRefused(t *testing.T) {
+	checkLeaks(t)
+	srv := startServer(t, "", nil)
+	echo := echoServer(t)
+	first := startClient(t, srv.Addr().String(), "", web(echo, 0), func(c *relay.ClientConfig) { c.ID = "twin" })
+	addr := waitTunnel(t, first, "web")
+
+	second := startClient(t, srv.Addr().String(), "", []relay.TunnelConfig{{Name: "other", Local: echo}}, func(c *relay.ClientConfig) { c.ID = "twin" })
+	err := runResult(t, second)
+	if !errors.Is(err, relay.ErrIDInUse) || !strings.Contains(err.Error(), "id twin is in use by a live client at 127.0.0.1:") {
+		t.Fatalf("second client's Run returned %v, want ErrIDInUse naming the live client's address", err)
+	}
+	if err := echoRoundTrip(addr, 1000); err != nil {
+		t.Fatalf("the first client's tunnel after the refusal: %v", err)
+	}
+	if c := first.Counters(); c["sessions"] != 1 || c["disconnects"] != 0 {
+		t.Errorf("first client: sessions %d, disconnects %d; want 1 and 0", c["sessions"], c["disconnects"])
+	}
+	if c := srv.Counters(); c["id_in_use"] != 1 || c["sessions_replaced"] != 0 {
+		t.Errorf("server: id_in_use %d, sessions_replaced %d; want 1 and 0", c["id_in_use"], c["sessions_replaced"])
+	}
+}
+
 // TestPermanentRefusals: a tunnel refused for a reason retrying cannot fix
 // is not asked for again in the session, and a client whose every tunnel is
 // refused so gives up with ErrTunnelsRefused and what to change. Each case

@@ -49,7 +49,7 @@ func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags, stderr io.
 	fs.StringVar(file, "c", "", "read settings from TOML `file` (keys in docs/config.md); flags given override it")
 	fs.StringVar(&cfg.Server, "server", "", "ferry server `address`, host:port (required)")
 	fs.StringVar(&cfg.Token, "token", "", "shared `secret` (required; -c keeps it out of ps)")
-	fs.StringVar(&cfg.ID, "id", "", "client `name`; a new session with the same id replaces the old one (default the host name)")
+	fs.StringVar(&cfg.ID, "id", "", "client `name`, one per client: a second live client with the same id is refused, a restarted one takes over its dead session (default the host name)")
 	fs.Var(&tunnelsFlag{dst: &cfg.Tunnels}, "tunnel", "local service to expose, as a `spec` NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT (PUBLIC_PORT 0: the server picks); repeatable")
 	fs.IntVar(&cfg.Pool, "pool", relay.DefaultPool, "idle data connections kept ready per tunnel; 0 disables")
 	fs.StringVar(&cfg.Engine, "engine", "", "relay `engine` for local connections (see 'ferry engines'; default "+relay.DefaultEngine+")")
@@ -135,6 +135,8 @@ func runClient(args []string, _, stderr io.Writer) int {
 			msg = "TLS with the server failed; check --tls, --ca, --server-fingerprint or --tls-cert"
 		case errors.Is(err, relay.ErrLockedOut):
 			msg = "the server refuses this address for now after failed logins (wrong token?); check --token"
+		case errors.Is(err, relay.ErrIDInUse):
+			msg = "a live client already uses this id; give each client its own --id"
 		case errors.Is(err, relay.ErrTunnelsRefused):
 			msg = "the server refused every tunnel; the errors above say what to change"
 		case errors.Is(err, relay.ErrConfig):

@@ -50,6 +50,19 @@ func (l *failureLimiter) allow(addr netip.Addr) bool {
 	return b.tries >= 1
 }
 
+// nextTry says how long until addr earns its next try: 0 when it has one.
+// The server tells a refused address this, so a person at a client with a
+// wrong token learns when the server will listen again.
+func (l *failureLimiter) nextTry(addr netip.Addr) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.addrs[addr]
+	if b == nil || l.refill(b) >= 1 {
+		return 0
+	}
+	return time.Duration((1 - b.tries) * float64(l.period))
+}
+
 // failed spends one of addr's tries. It reports whether that was the last,
 // so the caller logs the moment an address becomes limited, once, rather
 // than every refusal after it.

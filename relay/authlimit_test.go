@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -16,8 +17,8 @@ func TestFailureLimiter(t *testing.T) {
 	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 
 	for i := 1; i <= 3; i++ {
-		if !l.allow(a) {
-			t.Fatalf("try %d refused; the burst is 3", i)
+		if !l.allow(a) || l.nextTry(a) != 0 {
+			t.Fatalf("try %d refused (next try in %v); the burst is 3", i, l.nextTry(a))
 		}
 		if limited := l.failed(a); limited != (i == 3) {
 			t.Fatalf("failure %d: limited %v, want %v", i, limited, i == 3)
@@ -26,11 +27,18 @@ func TestFailureLimiter(t *testing.T) {
 	if l.allow(a) {
 		t.Fatal("a fourth try allowed right after three failures")
 	}
+	if got := l.nextTry(a); got != time.Minute {
+		t.Fatalf("next try in %v right after the last failure, want a period, %v", got, time.Minute)
+	}
+	now = now.Add(20 * time.Second)
+	if got := l.nextTry(a); got != 40*time.Second {
+		t.Fatalf("next try in %v a third of a period later, want 40s", got)
+	}
 	if !l.allow(b) {
 		t.Fatal("another address refused: limits are per address")
 	}
 
-	now = now.Add(time.Minute) // one try earned back
+	now = now.Add(40 * time.Second) // one try earned back
 	if !l.allow(a) {
 		t.Fatal("no try a period later")
 	}
@@ -71,6 +79,34 @@ func authAs(t *testing.T, srv *Server, local, id, token string) (byte, error) {
 	writeFrame(c, FrameAuth, encoder{}.raw(clientNonce).raw(clientMAC(token, serverNonce, clientNonce, id)).str(id))
 	typ, _, err = readFrame(c)
 	return typ, err
+}
+
+// firstFrameError sends the control preamble from local and returns the
+// Error frame the server answers with instead of a challenge.
+func firstFrameError(t *testing.T, srv *Server, local string) (code byte, msg string) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	c, err := d.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.Write(preamble(KindControl))
+	typ, p, err := readFrame(c)
+	if err != nil || typ != FrameError {
+		t.Fatalf("answered %#x (%v), want an Error frame", typ, err)
+	}
+	dec := decoder{b: p}
+	code, msg = dec.u8(), dec.str()
+	if err := dec.done(); err != nil {
+		t.Fatal(err)
+	}
+	// Then the close, with nothing more.
+	if _, _, err := readFrame(c); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the Error: %v, want EOF", err)
+	}
+	return code, msg
 }
 
 func TestClientTokens(t *testing.T) {
@@ -119,9 +155,11 @@ func TestAuthFailuresLimitedPerAddress(t *testing.T) {
 			t.Fatalf("wrong token %d: answered %#x (%v), want an error frame", i+1, typ, err)
 		}
 	}
-	// Out of tries: not even the right token gets a challenge now.
-	if typ, err := authAs(t, srv, "127.0.0.2", "mallory", srv.cfg.Token); !errors.Is(err, io.EOF) {
-		t.Fatalf("third try from a limited address: answered %#x (%v), want the connection closed unread", typ, err)
+	// Out of tries: not even the right token gets a challenge now, only
+	// an Error that says so and when to come back, and nothing is read.
+	code, msg := firstFrameError(t, srv, "127.0.0.2")
+	if code != CodeLockedOut || !strings.Contains(msg, "failed logins") || !strings.Contains(msg, "try again in 3600 s") {
+		t.Fatalf("third try from a limited address: Error code %d %q, want LockedOut (%d) saying when to try again", code, msg, CodeLockedOut)
 	}
 	if typ, err := authAs(t, srv, "127.0.0.1", "real", srv.cfg.Token); err != nil || typ != FrameAuthOK {
 		t.Fatalf("a client on another address: answered %#x (%v), want auth ok", typ, err)

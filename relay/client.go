@@ -116,32 +116,56 @@ func (c *Client) streamRelayer() (StreamRelayer, error) {
 // returns nil once ctx is cancelled, or an error that retrying cannot fix: a
 // wrong token (ErrAuthFailed), a protocol version the server does not speak
 // (ErrBadVersion), a TLS certificate that does not verify or a server that
-// refuses TLS as configured (ErrTLS), or an engine that cannot relay the
-// TLS data connections the server asks for (ErrConfig). Relays already
-// running go on after Run returns; Shutdown or Close ends them.
+// refuses TLS as configured (ErrTLS), an engine that cannot relay the
+// TLS data connections the server asks for (ErrConfig), a live client with
+// the same id (ErrIDInUse), every tunnel refused for a reason retrying
+// cannot fix (ErrTunnelsRefused), or a source address the server has locked
+// out after failed logins before this Run ever authenticated (ErrLockedOut:
+// most likely this client's own wrong token). Relays already running go on
+// after Run returns; Shutdown or Close ends them.
 func (c *Client) Run(ctx context.Context) error {
 	b := backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}
+	everAuthed := false
 	for {
 		authed, err := c.session(ctx)
 		c.setReady("", "")
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrBadVersion) || errors.Is(err, ErrTLS) || errors.Is(err, ErrConfig) {
+		everAuthed = everAuthed || authed
+		if errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrBadVersion) || errors.Is(err, ErrTLS) || errors.Is(err, ErrConfig) ||
+			errors.Is(err, ErrIDInUse) || errors.Is(err, ErrTunnelsRefused) {
 			return err // the caller reports it
+		}
+		if errors.Is(err, ErrLockedOut) && !everAuthed {
+			// Never in: the failed logins that locked the address out
+			// were most likely this client's own, a wrong token, which
+			// must stay fatal. A client that had a session has the
+			// right token; someone else on its address spent the tries,
+			// and it waits them out below.
+			return err
 		}
 		if authed {
 			c.count.add(ccDisconnects)
-			// Two clients with one id replace each other forever; keep
-			// backing off so they do it slowly, and say why.
+			// The server replaces a session only when it did not answer
+			// a ping: this client froze or its network stalled while
+			// another with its id connected. Reconnecting then meets
+			// that client (ErrIDInUse) if it is alive. A server from
+			// before the ping replaces live sessions too, and two
+			// clients with one id would replace each other forever:
+			// keep backing off so they do it slowly, and say why.
 			if !errors.Is(err, errReplaced) {
 				b.reset()
 			}
 		}
 		d := b.next()
-		if errors.Is(err, errReplaced) {
-			c.log.Error("another client with this id took over the session; is the id unique?", "id", c.cfg.ID, "reconnect_in", d.Round(time.Millisecond))
-		} else {
+		switch {
+		case errors.Is(err, errReplaced):
+			c.log.Error("another client with this id took over the session while this one did not answer; is the id unique?", "id", c.cfg.ID, "reconnect_in", d.Round(time.Millisecond))
+		case errors.Is(err, ErrLockedOut):
+			c.log.Warn("the server refuses this address for now after failed logins from it (not this client's: its token worked before); reconnecting",
+				"err", err, "in", d.Round(time.Millisecond))
+		default:
 			c.log.Warn("no session with the server; reconnecting", "err", err, "in", d.Round(time.Millisecond))
 		}
 		select {
@@ -261,11 +285,12 @@ var maxDialers = 32
 const maxNeeds = MaxWaiting
 
 type ctunnel struct {
-	cfg    TunnelConfig
-	id     uint32 // 0 until registered
-	retry  backoff
-	timer  *time.Timer
-	needed int // its entries in csession.needs, under csession.mu
+	cfg     TunnelConfig
+	id      uint32 // 0 until registered
+	retry   backoff
+	timer   *time.Timer
+	refused bool // refused for a reason retrying cannot fix: not asked again this session
+	needed  int  // its entries in csession.needs, under csession.mu
 }
 
 // session runs one session to its end. authed reports whether it got past
@@ -404,6 +429,10 @@ func checkServerError(typ byte, p []byte) error {
 		return fmt.Errorf("%w: server says: %s", errReplaced, msg)
 	case CodeTLSRequired:
 		return fmt.Errorf("%w: server says: %s", ErrTLS, msg)
+	case CodeIDInUse:
+		return fmt.Errorf("%w: server says: %s", ErrIDInUse, msg)
+	case CodeLockedOut:
+		return fmt.Errorf("%w: server says: %s", ErrLockedOut, msg)
 	}
 	return fmt.Errorf("relay: server closed the session: %s: %s", codeText(code), msg)
 }
@@ -456,6 +485,15 @@ func (s *csession) readLoop() error {
 		d := decoder{b: p}
 		switch typ {
 		case FrameHeartbeat:
+		case FramePing:
+			// The server asks whether this session is alive, because
+			// another client with this id wants in: answer at once.
+			if len(p) != pingLen {
+				return fmt.Errorf("%w: ping of %d bytes", ErrMalformedFrame, len(p))
+			}
+			if err := s.send(FramePong, p); err != nil {
+				return err
+			}
 		case FrameRegistered:
 			id, name, addr := d.u32(), d.str(), d.str()
 			if err := d.done(); err != nil {
@@ -483,7 +521,9 @@ func (s *csession) readLoop() error {
 			if err := d.done(); err != nil {
 				return err
 			}
-			s.refused(code, name, msg)
+			if err := s.refused(code, name, msg); err != nil {
+				return err
+			}
 		case FrameNeedData:
 			id := d.u32()
 			if err := d.done(); err != nil {
@@ -498,16 +538,32 @@ func (s *csession) readLoop() error {
 	}
 }
 
-// refused logs why a tunnel was refused and retries it with backoff; the
-// other tunnels carry on.
-func (s *csession) refused(code byte, name, msg string) {
+// refused logs why a tunnel was refused. A refusal that may pass (the port
+// is in use, the server is short of resources) is retried with the tunnel's
+// backoff; any other stays until someone changes a config, so it is an error
+// and the tunnel is not asked for again in this session (a new session asks
+// again). The other tunnels carry on, but once every tunnel is refused that
+// way the session has nothing left to do: refused returns
+// ErrTunnelsRefused, and Run gives up.
+func (s *csession) refused(code byte, name, msg string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tunnels[name]
 	if t == nil || s.ctx.Err() != nil {
-		return
+		return nil
 	}
 	s.c.count.add(ccTunnelsRefused)
+	if !retriable(code) {
+		t.refused = true
+		s.c.log.Error("tunnel "+name+" refused: "+msg, "tunnel", name, "public_port", t.cfg.PublicPort,
+			"reason", codeText(code), "retrying", false)
+		for _, o := range s.tunnels {
+			if !o.refused {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w; the last refused: tunnel %q: %s", ErrTunnelsRefused, name, msg)
+	}
 	d := t.retry.next()
 	s.c.log.Warn("tunnel refused; retrying", "tunnel", name, "public_port", t.cfg.PublicPort,
 		"reason", codeText(code), "detail", msg, "in", d.Round(time.Millisecond))
@@ -518,6 +574,19 @@ func (s *csession) refused(code byte, name, msg string) {
 			s.register(t)
 		}
 	})
+	return nil
+}
+
+// retriable says whether a tunnel refusal may pass without anyone changing a
+// config: a port in use may be freed, a server short of resources may
+// recover. A code this build does not know counts as retriable, as every
+// refusal did before.
+func retriable(code byte) bool {
+	switch code {
+	case CodePortNotAllowed, CodeNameTaken, CodeTooMany, CodeBindFailed, CodeBadRequest:
+		return false
+	}
+	return true
 }
 
 // end closes the data connections still waiting for "start" and waits for

@@ -278,9 +278,10 @@ type ClientConfig struct {
 	Token string `toml:"token"`
 	// TokenFile as in ServerConfig.
 	TokenFile string `toml:"token_file"`
-	// ID is the client's stable identity: a new session with the same ID
-	// replaces the old one at once and takes over its tunnels. Zero means
-	// the host name.
+	// ID is the client's stable identity, one per client: a new session
+	// with the same ID takes over a dead session's tunnels at once, and is
+	// refused (ErrIDInUse) while that session answers. Zero means the host
+	// name.
 	ID string `toml:"id"`
 	// Tunnels are the local services to expose. At least one.
 	Tunnels []TunnelConfig `toml:"tunnels"`

@@ -20,6 +20,15 @@ var (
 	ErrAuthFailed           = errors.New("relay: authentication failed")
 	ErrPeerTimeout    error = &timeoutError{"relay: peer missed heartbeats"}
 	ErrConfig               = errors.New("relay: invalid config")
+	// ErrIDInUse: the server refused the session because a live client
+	// already has this client id.
+	ErrIDInUse = errors.New("relay: client id in use by a live client")
+	// ErrLockedOut: the server refuses the source address for now, after
+	// too many failed authentications from it.
+	ErrLockedOut = errors.New("relay: locked out after failed logins")
+	// ErrTunnelsRefused: the server refused every tunnel for a reason
+	// retrying cannot fix.
+	ErrTunnelsRefused = errors.New("relay: the server refused every tunnel")
 )
 
 // A ConfigError is a setting the user must change. Key names it in TOML

@@ -34,8 +34,11 @@ const (
 	FrameNeedData   byte = 0x13 // S→C  tunnel_id u32
 	FrameDialFailed byte = 0x14 // C→S  tunnel_id u32 msg_len u8 msg
 	FrameHeartbeat  byte = 0x20 // both (empty)
+	FramePing       byte = 0x21 // S→C  nonce[8]: answer with Pong at once
+	FramePong       byte = 0x22 // C→S  nonce[8], the Ping's
 
 	frameHeaderLen = 3
+	pingLen        = 8 // Ping and Pong's nonce
 )
 
 // AuthOK over TLS carries one more byte, flags; over plain TCP it has none.
@@ -61,12 +64,15 @@ const (
 	CodeShutdown       byte = 5  // FrameError: the server is shutting down
 	CodeFull           byte = 6  // FrameError: the server holds max_clients sessions; try again later
 	CodeTLSRequired    byte = 7  // FrameError, DataRefused: this server takes that connection over TLS only
+	CodeIDInUse        byte = 8  // FrameError: a live session holds this client id (it answered a Ping)
+	CodeLockedOut      byte = 9  // FrameError: the source address is out of authentication tries for now
 	CodePortInUse      byte = 10 // FrameRefused
 	CodePortNotAllowed byte = 11 // FrameRefused
 	CodeNameTaken      byte = 12 // FrameRefused: another client id holds the name
 	CodeTooMany        byte = 13 // FrameRefused: tunnel limit per client
 	CodeBindFailed     byte = 14 // FrameRefused: any other bind error
 	CodeBadRequest     byte = 15 // FrameRefused: duplicate or invalid registration
+	CodeTryLater       byte = 16 // FrameRefused: the server is short of fds or memory, or its DNS failed
 	CodeStaleSession   byte = 20 // DataRefused: no live session with that id
 	CodeBadMAC         byte = 21 // DataRefused: proof does not verify
 	CodeReplay         byte = 22 // DataRefused: sequence number seen or too old
@@ -87,6 +93,8 @@ var maxPayload = map[byte]int{
 	FrameNeedData:   4,
 	FrameDialFailed: 4 + 1 + 255,
 	FrameHeartbeat:  0,
+	FramePing:       pingLen,
+	FramePong:       pingLen,
 }
 
 // writeFrame writes one frame in a single write.
@@ -237,6 +245,10 @@ func codeText(code byte) string {
 		return "server full (max_clients sessions)"
 	case CodeTLSRequired:
 		return "TLS required"
+	case CodeIDInUse:
+		return "client id in use by a live client"
+	case CodeLockedOut:
+		return "address locked out after failed logins"
 	case CodePortInUse:
 		return "public port in use"
 	case CodePortNotAllowed:
@@ -249,6 +261,8 @@ func codeText(code byte) string {
 		return "server could not open the public port"
 	case CodeBadRequest:
 		return "invalid registration"
+	case CodeTryLater:
+		return "server cannot open a public port for now"
 	case CodeStaleSession:
 		return "no live session (stale data connection)"
 	case CodeBadMAC:

@@ -37,6 +37,9 @@ func TestWireConstants(t *testing.T) {
 		{"FrameNeedData", int(FrameNeedData), 0x13},
 		{"FrameDialFailed", int(FrameDialFailed), 0x14},
 		{"FrameHeartbeat", int(FrameHeartbeat), 0x20},
+		{"FramePing", int(FramePing), 0x21},
+		{"FramePong", int(FramePong), 0x22},
+		{"pingLen", pingLen, 8},
 		{"DataStart", int(DataStart), 0x30},
 		{"DataRefused", int(DataRefused), 0x31},
 		{"CodeAuthFailed", int(CodeAuthFailed), 1},
@@ -45,12 +48,15 @@ func TestWireConstants(t *testing.T) {
 		{"CodeReplaced", int(CodeReplaced), 4},
 		{"CodeShutdown", int(CodeShutdown), 5},
 		{"CodeFull", int(CodeFull), 6},
+		{"CodeIDInUse", int(CodeIDInUse), 8},
+		{"CodeLockedOut", int(CodeLockedOut), 9},
 		{"CodePortInUse", int(CodePortInUse), 10},
 		{"CodePortNotAllowed", int(CodePortNotAllowed), 11},
 		{"CodeNameTaken", int(CodeNameTaken), 12},
 		{"CodeTooMany", int(CodeTooMany), 13},
 		{"CodeBindFailed", int(CodeBindFailed), 14},
 		{"CodeBadRequest", int(CodeBadRequest), 15},
+		{"CodeTryLater", int(CodeTryLater), 16},
 		{"CodeStaleSession", int(CodeStaleSession), 20},
 		{"CodeBadMAC", int(CodeBadMAC), 21},
 		{"CodeReplay", int(CodeReplay), 22},
@@ -74,7 +80,9 @@ func TestWireConstants(t *testing.T) {
 		{"max NeedData", maxPayload[FrameNeedData], 4},
 		{"max DialFailed", maxPayload[FrameDialFailed], 260},
 		{"max Heartbeat", maxPayload[FrameHeartbeat], 0},
-		{"frame types", len(maxPayload), 10},
+		{"max Ping", maxPayload[FramePing], 8},
+		{"max Pong", maxPayload[FramePong], 8},
+		{"frame types", len(maxPayload), 12},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %#x, want %#x", c.name, c.got, c.want)
@@ -115,6 +123,9 @@ func TestGoldenBytes(t *testing.T) {
 		{"control preamble", preamble(KindControl), "46525900" + "01" + "01"},
 		{"data preamble", preamble(KindData), "46525900" + "01" + "02"},
 		{"heartbeat", frame(FrameHeartbeat, nil), "200000"},
+		{"ping", frame(FramePing, []byte{0, 1, 2, 3, 4, 5, 6, 7}), "210008" + "0001020304050607"},
+		{"pong", frame(FramePong, []byte{0, 1, 2, 3, 4, 5, 6, 7}), "220008" + "0001020304050607"},
+		{"error locked out", frame(FrameError, encoder{}.u8(CodeLockedOut).str("wait")), "040006" + "09" + "04" + "77616974"},
 		{"register web:6000", frame(FrameRegister, encoder{}.u16(6000).str("web")), "100006" + "1770" + "03" + "776562"},
 		{"need data tunnel 7", frame(FrameNeedData, encoder{}.u32(7)), "130004" + "00000007"},
 		{"registered", frame(FrameRegistered, encoder{}.u32(1).str("a").str("1.2.3.4:5")),
@@ -234,7 +245,7 @@ func TestReplayWindow(t *testing.T) {
 // bytes: nothing may panic, and a frame it accepts must re-encode to the
 // same bytes.
 func FuzzReadFrame(f *testing.F) {
-	for _, s := range []string{"200000", "13000400000001", "100006177003776562", "7f0000", "10ffff", "13", ""} {
+	for _, s := range []string{"200000", "13000400000001", "100006177003776562", "2100080001020304050607", "7f0000", "10ffff", "13", ""} {
 		b, _ := hex.DecodeString(s)
 		f.Add(b)
 	}
@@ -269,6 +280,8 @@ func FuzzReadFrame(f *testing.F) {
 			d.str()
 		case FrameNeedData, FrameDialFailed:
 			d.u32()
+		case FramePing, FramePong:
+			d.take(pingLen)
 		case FrameError:
 			d.u8()
 			d.str()

@@ -46,6 +46,7 @@ const (
 	scHandshakesLimited
 	scTLSFailed
 	scTLSRequired
+	scIDInUse
 )
 
 var serverCounterNames = []string{
@@ -53,7 +54,7 @@ var serverCounterNames = []string{
 	"tunnels_refused", "public_conns", "pool_hits", "pool_misses", "data_conns",
 	"data_refused", "pooled", "pool_closed_idle", "pool_dead_at_claim", "data_timeouts", "accept_paused", "public_dropped", "start_failed", "local_dial_failures",
 	"relays_done", "protocol_errors", "auth_limited", "conns_limited", "clients_limited", "conns_denied", "handshakes_limited",
-	"tls_failed", "tls_required",
+	"tls_failed", "tls_required", "id_in_use",
 }
 
 // A Server accepts ferry clients on one port, opens a public listener per
@@ -86,12 +87,19 @@ type Server struct {
 	wg     sync.WaitGroup // every goroutine the server starts, but relays
 	relays sync.WaitGroup // live relays, for Shutdown
 
-	mu         sync.Mutex
-	closed     bool
-	sessions   map[string]*session   // by client id
-	byID       map[[16]byte]*session // by session id, for data headers
-	names      map[string]*tunnel    // every live tunnel by name
-	hs         *handshakes           // connections not yet authenticated, or their data header not yet read
+	mu       sync.Mutex
+	closed   bool
+	sessions map[string]*session   // by client id
+	byID     map[[16]byte]*session // by session id, for data headers
+	names    map[string]*tunnel    // every live tunnel by name
+	hs       *handshakes           // connections not yet authenticated, or their data header not yet read
+	// claims holds the client ids whose session is being decided: from
+	// the moment a newcomer looks at the id's old session until its own
+	// AuthOK is written. A second newcomer with the id waits for the
+	// claim to go, so no Ping ever reaches a session before its AuthOK
+	// and two newcomers never replace the same session at once. The
+	// channel is closed when the claim goes.
+	claims     map[string]chan struct{}
 	nextTunnel uint32
 }
 
@@ -150,6 +158,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		byID:        make(map[[16]byte]*session),
 		names:       make(map[string]*tunnel),
 		hs:          newHandshakes(cfg.MaxHandshakesPerAddr, cfg.MaxHandshakes),
+		claims:      make(map[string]chan struct{}),
 	}, nil
 }
 
@@ -299,16 +308,37 @@ func (s *Server) handle(c *net.TCPConn) {
 		writeFrame(conn, FrameError, encoder{}.u8(CodeTLSRequired).str("this server takes control connections over TLS only: connect with --tls, --ca or --server-fingerprint"))
 		c.Close()
 	case kind == KindControl && !s.limiter.allow(sourceAddr(c)):
-		// Closed unread and without a word: an address guessing
-		// tokens learns nothing and costs nothing but the accept.
+		// One short Error and the close, nothing read: an address
+		// guessing tokens learns only that it must wait, which it can
+		// tell from a bare close too, and a client with a wrong token
+		// can say so plainly rather than report a network fault.
 		s.untrack(c)
 		s.count.add(scAuthLimited)
+		s.refuseLockedOut(conn, c)
 		c.Close()
 	case kind == KindControl:
 		s.handleControl(conn, c, log)
 	default:
 		s.handleData(conn, c, secure, log)
 	}
+}
+
+// lockedOutWriteTimeout bounds the one write to a locked-out address: a
+// peer that does not read costs the server no more than this.
+const lockedOutWriteTimeout = time.Second
+
+// refuseLockedOut tells a control connection from an address out of
+// authentication tries that it is refused, and when it earns its next try.
+// Not rationed per address: the frame is smaller than the TCP handshake and
+// preamble the peer spent to get it, and max_handshakes_per_addr already
+// bounds its connections (docs/security.md).
+func (s *Server) refuseLockedOut(conn net.Conn, c *net.TCPConn) {
+	addr := sourceAddr(c)
+	wait := s.limiter.nextTry(addr)
+	secs := max(int((wait+time.Second-1)/time.Second), 1) // rounded up: never too early
+	msg := fmt.Sprintf("this address (%s) is refused for now after too many failed logins; try again in %d s", addr, secs)
+	conn.SetWriteDeadline(time.Now().Add(lockedOutWriteTimeout))
+	writeFrame(conn, FrameError, encoder{}.u8(CodeLockedOut).str(msg))
 }
 
 // handshakeTLS tells a TLS ClientHello from the ferry preamble by the
@@ -405,32 +435,13 @@ func (s *Server) authenticate(conn net.Conn, c *net.TCPConn, log *slog.Logger) (
 	}
 	copy(sess.id[:], randomBytes(16))
 
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		writeFrame(conn, FrameError, encoder{}.u8(CodeShutdown).str("server shutting down"))
-		return nil, ErrServerClosed
+	release, err := s.install(sess, conn, c, log)
+	if err != nil {
+		return nil, err
 	}
-	old := s.sessions[id]
-	if old == nil && s.cfg.MaxClients > 0 && len(s.sessions) >= s.cfg.MaxClients {
-		s.mu.Unlock()
-		s.count.add(scClientsLimited)
-		log.Warn("refusing a client: the server holds max_clients sessions", "client_id", id, "max_clients", s.cfg.MaxClients)
-		writeFrame(conn, FrameError, encoder{}.u8(CodeFull).str(fmt.Sprintf("the server holds its %d clients; try again later", s.cfg.MaxClients)))
-		return nil, errServerFull
-	}
-	s.sessions[id] = sess
-	s.byID[sess.id] = sess
-	sess.wg.Add(1) // the heartbeat; under s.mu, before stop can see the session and wait
-	s.mu.Unlock()
-	if old != nil {
-		// Synchronously, so its public ports are free before the new
-		// session registers them again.
-		s.count.add(scSessionsReplaced)
-		old.log.Info("session replaced by a newer one with the same client id")
-		old.notify(CodeReplaced)
-		old.close(errReplaced)
-	}
+	// The claim on the id goes once AuthOK is on the wire (or failed), so
+	// a newcomer that pings this session does so after AuthOK.
+	defer release()
 	ok := encoder{}.raw(sess.id[:]).raw(serverMAC(token, serverNonce, clientNonce, sess.id[:]))
 	if _, secure := conn.(*tlsStream); secure {
 		// Only over TLS, which protects it, and which clients from
@@ -449,6 +460,97 @@ func (s *Server) authenticate(conn net.Conn, c *net.TCPConn, log *slog.Logger) (
 	s.count.add(scSessions)
 	sess.log.Info("client connected")
 	return sess, nil
+}
+
+// livenessTimeout bounds the Ping round trip that decides whether a
+// session is alive before a newcomer with its client id may replace it.
+// Short, since the newcomer waits for it inside its handshake (the client's
+// dial_timeout, 5 s by default, covers that); long enough for a slow path.
+const livenessTimeout = 3 * time.Second
+
+// maxClaimWaits bounds how often a newcomer waits for another newcomer with
+// the same client id before it gives up; each wait is itself bounded by the
+// other's Ping and AuthOK write.
+const maxClaimWaits = 3
+
+// install makes sess the session of its client id, or refuses it with an
+// Error frame on conn. A session the id already has is replaced only when it
+// is dead: it must answer a Ping within livenessTimeout, and one that does
+// is a second live client with the same id, so the newcomer is refused
+// (IDInUse) and the live one goes on. A client that was killed and
+// restarted gets its session back at once: its old connection has ended, or
+// ends on the Ping, or at worst stays silent until livenessTimeout. The
+// returned release ends the claim on the id; call it after AuthOK.
+func (s *Server) install(sess *session, conn net.Conn, c *net.TCPConn, log *slog.Logger) (release func(), err error) {
+	id := sess.clientID
+	shutdown := func() (func(), error) {
+		writeFrame(conn, FrameError, encoder{}.u8(CodeShutdown).str("server shutting down"))
+		return nil, ErrServerClosed
+	}
+	for waits := 0; ; waits++ {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return shutdown()
+		}
+		if other := s.claims[id]; other != nil {
+			s.mu.Unlock()
+			if waits == maxClaimWaits {
+				s.count.add(scIDInUse)
+				log.Warn("refusing a client: other clients with its id keep connecting at the same time", "client_id", id)
+				writeFrame(conn, FrameError, encoder{}.u8(CodeIDInUse).str(fmt.Sprintf("id %s is in use by other clients connecting at the same time; give each client its own --id", id)))
+				return nil, ErrIDInUse
+			}
+			<-other // bounded: the holder's Ping and AuthOK write are
+			continue
+		}
+		old := s.sessions[id]
+		if old == nil && s.cfg.MaxClients > 0 && len(s.sessions) >= s.cfg.MaxClients {
+			s.mu.Unlock()
+			s.count.add(scClientsLimited)
+			log.Warn("refusing a client: the server holds max_clients sessions", "client_id", id, "max_clients", s.cfg.MaxClients)
+			writeFrame(conn, FrameError, encoder{}.u8(CodeFull).str(fmt.Sprintf("the server holds its %d clients; try again later", s.cfg.MaxClients)))
+			return nil, errServerFull
+		}
+		claim := make(chan struct{})
+		s.claims[id] = claim
+		release = func() {
+			s.mu.Lock()
+			delete(s.claims, id)
+			s.mu.Unlock()
+			close(claim)
+		}
+		if old != nil {
+			s.mu.Unlock()
+			why := old.ping(livenessTimeout)
+			if why == nil {
+				release()
+				live := old.raw.RemoteAddr().String()
+				s.count.add(scIDInUse)
+				log.Warn("refusing a client: its id is in use by a live client", "client_id", id, "live_remote", live)
+				old.log.Warn("refused a newer client with this id: this session answered its ping", "other_remote", c.RemoteAddr().String())
+				writeFrame(conn, FrameError, encoder{}.u8(CodeIDInUse).str(fmt.Sprintf("id %s is in use by a live client at %s; give each client its own --id", id, live)))
+				return nil, ErrIDInUse
+			}
+			// Synchronously, so its public ports are free before the
+			// new session registers them again.
+			s.count.add(scSessionsReplaced)
+			old.log.Info("session replaced by a newer one with the same client id", "reason", why)
+			old.notify(CodeReplaced)
+			old.close(errReplaced)
+			s.mu.Lock()
+			if s.closed {
+				s.mu.Unlock()
+				release()
+				return shutdown()
+			}
+		}
+		s.sessions[id] = sess
+		s.byID[sess.id] = sess
+		sess.wg.Add(1) // the heartbeat; under s.mu, before stop can see the session and wait
+		s.mu.Unlock()
+		return release, nil
+	}
 }
 
 // handleData checks a data connection's header, read from conn (c itself,
@@ -621,6 +723,7 @@ type session struct {
 	closed  bool
 	tunnels map[uint32]*tunnel
 	replay  replayWindow
+	pongs   map[[pingLen]byte]chan struct{} // Pings in flight by nonce; closed when answered
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -648,6 +751,54 @@ func (sess *session) notify(code byte) {
 	defer sess.wmu.Unlock()
 	sess.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	writeFrame(sess.conn, FrameError, encoder{}.u8(code).str(codeText(code)))
+}
+
+// ping sends the client a Ping and waits up to wait for its Pong. It returns
+// nil when the client answered, else why the session counts as dead: its
+// connection ended, or no Pong came in time (a peer that froze, or a
+// network that went silent without closing anything). The session's read
+// loop owns reading, so it hands the Pong over through sess.pongs.
+func (sess *session) ping(wait time.Duration) error {
+	var nonce [pingLen]byte
+	copy(nonce[:], randomBytes(pingLen))
+	pong := make(chan struct{})
+	sess.mu.Lock()
+	if sess.closed {
+		sess.mu.Unlock()
+		return errors.New("its connection had ended")
+	}
+	if sess.pongs == nil {
+		sess.pongs = make(map[[pingLen]byte]chan struct{})
+	}
+	sess.pongs[nonce] = pong
+	// The write runs apart: a connection clogged by a peer that stopped
+	// reading blocks it until its write deadline, and the wait here must
+	// not. Counted under sess.mu while open, so close waits for it.
+	sess.wg.Add(1)
+	sess.mu.Unlock()
+	defer func() {
+		sess.mu.Lock()
+		delete(sess.pongs, nonce)
+		sess.mu.Unlock()
+	}()
+	go func() {
+		defer sess.wg.Done()
+		sess.send(FramePing, nonce[:]) // a failure closes the connection, and done says so
+	}()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-pong:
+		return nil
+	case <-sess.done:
+		return errors.New("its connection ended")
+	case <-timer.C:
+		// A write stuck on a peer that stopped reading (the Ping's, or
+		// a heartbeat's) fails now, so the courtesy Error the caller
+		// sends next does not wait for its write deadline.
+		sess.conn.SetWriteDeadline(time.Now())
+		return fmt.Errorf("no answer to a ping within %v", wait)
+	}
 }
 
 func (sess *session) heartbeat(every time.Duration) {
@@ -686,6 +837,19 @@ func (sess *session) readLoop(timeout time.Duration) error {
 		d := decoder{b: p}
 		switch typ {
 		case FrameHeartbeat:
+		case FramePong:
+			var nonce [pingLen]byte
+			copy(nonce[:], d.take(pingLen))
+			if err := d.done(); err != nil {
+				return sess.protocolError(err)
+			}
+			sess.mu.Lock()
+			if pong := sess.pongs[nonce]; pong != nil {
+				close(pong)
+				delete(sess.pongs, nonce)
+			}
+			sess.mu.Unlock()
+			// A Pong nobody waits for came after its deadline: ignored.
 		case FrameRegister:
 			port, name := d.u16(), d.str()
 			if err := d.done(); err != nil {
@@ -758,7 +922,7 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 		return nil, CodeBadRequest, "invalid tunnel name"
 	}
 	if port != 0 && !s.cfg.allowed.allows(port) {
-		return nil, CodePortNotAllowed, fmt.Sprintf("port %d is outside the server's allowed ports %s", port, s.cfg.AllowPorts)
+		return nil, CodePortNotAllowed, fmt.Sprintf("port %d is outside the server's allowed ports %s: pick one of those or 0", port, s.cfg.AllowPorts)
 	}
 	check := func() (bool, byte, string) {
 		sess.mu.Lock()
@@ -771,10 +935,11 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 			if other.sess == sess {
 				return false, CodeBadRequest, fmt.Sprintf("tunnel %q is already registered in this session", name)
 			}
-			return false, CodeNameTaken, fmt.Sprintf("tunnel name %q is held by client %q", name, other.sess.clientID)
+			// Not which client: one client must not learn another's id.
+			return false, CodeNameTaken, fmt.Sprintf("tunnel name %q is taken by another client: choose another name", name)
 		}
 		if n >= s.cfg.MaxTunnelsPerClient {
-			return false, CodeTooMany, fmt.Sprintf("at most %d tunnels per client", s.cfg.MaxTunnelsPerClient)
+			return false, CodeTooMany, fmt.Sprintf("the server allows at most %d tunnels per client: register fewer, or raise its max_tunnels_per_client", s.cfg.MaxTunnelsPerClient)
 		}
 		return true, 0, ""
 	}
@@ -786,9 +951,9 @@ func (sess *session) claimTunnel(name string, port int) (*tunnel, byte, string) 
 	}
 	ln, err := s.listenPublic(port)
 	if err != nil {
-		code := CodeBindFailed
-		if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, errNoFreePort) {
-			code = CodePortInUse
+		code := bindRefusal(err)
+		if code == CodeBindFailed {
+			return nil, code, fmt.Sprintf("the server could not open the public port: %v (the server's public_bind, or this port, needs changing)", err)
 		}
 		return nil, code, err.Error()
 	}
@@ -833,6 +998,25 @@ func (s *Server) advertised(a net.Addr) string {
 		return a.String()
 	}
 	return net.JoinHostPort(s.cfg.PublicHost, strconv.Itoa(a.(*net.TCPAddr).Port))
+}
+
+// bindRefusal says what a failed public bind tells the client: PortInUse
+// and TryLater may pass, and the client retries them; anything else
+// (BindFailed: a public_bind that does not resolve or is not local, a port
+// the server may not bind) stays until someone changes a config, and the
+// client does not retry it.
+func bindRefusal(err error) byte {
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE), errors.Is(err, errNoFreePort):
+		return CodePortInUse
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE),
+		errors.Is(err, syscall.ENOBUFS), errors.Is(err, syscall.ENOMEM):
+		return CodeTryLater
+	case errors.As(err, &dns) && (dns.IsTemporary || dns.IsTimeout):
+		return CodeTryLater
+	}
+	return CodeBindFailed
 }
 
 // listenPublic binds a public port: the one asked for, or for 0 one the

@@ -197,9 +197,10 @@ func TestNameTaken(t *testing.T) {
 	}
 }
 
-// TestClientRestart: a client that vanished without the server noticing is
-// replaced at once by a new session with the same id, which gets the same
-// port; a client that stops frees its port.
+// TestClientRestart: a client that went silent without the server noticing
+// (frozen, or its network gone) is replaced by a new session with the same
+// id once it leaves the server's ping unanswered (3 s), and the new session
+// gets the same port; a client that stops frees its port.
 func TestClientRestart(t *testing.T) {
 	checkLeaks(t)
 	srv := startServer(t, "", nil)

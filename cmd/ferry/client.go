@@ -56,7 +56,7 @@ func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags, stderr io.
 	fs.StringVar(file, "c", "", "read settings from TOML `file` (keys in docs/config.md); flags given override it")
 	fs.StringVar(&cfg.Server, "server", "", "ferry server `address`, host:port (required)")
 	tokenFlags(fs, &cfg.Token, &cfg.TokenFile, "the server's shared `secret` (required: this, --token-file, $"+tokenEnv+" or -c; a flag shows in ps)")
-	fs.StringVar(&cfg.ID, "id", "", "client `name`; a new session with the same id replaces the old one (default the host name)")
+	fs.StringVar(&cfg.ID, "id", "", "client `name`, one per client: a second live client with the same id is refused, a restarted one takes over its dead session (default the host name)")
 	fs.Var(&tunnelsFlag{dst: &cfg.Tunnels}, "tunnel", "local service to expose, as a `spec` NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT (PUBLIC_PORT 0: the server picks); repeatable")
 	fs.IntVar(&cfg.Pool, "pool", relay.DefaultPool, "idle data connections kept ready per tunnel; 0 disables")
 	fs.StringVar(&cfg.Engine, "engine", "", "relay `engine` for local connections (see 'ferry engines'; default "+relay.DefaultEngine+")")
@@ -136,7 +136,15 @@ func runClient(args []string, _, stderr io.Writer) int {
 
 	select {
 	case err := <-ran:
-		// Run gives up only on what retrying cannot fix.
+		// Run gives up only on what retrying in this process cannot fix.
+		// Every such refusal by the server exits 1, as a wrong token
+		// always has, not 2 (a config error, which a supervisor should
+		// not restart): it depends on the server's state or config as
+		// much as on this client's, and passes once that changes (the
+		// other client with this id stops, the server's allow_ports or
+		// token is fixed). The example unit's Restart=on-failure then
+		// tries again every RestartSec, each try logging why and costing
+		// the server one refused login, and comes up by itself.
 		cl.Close()
 		msg := "client stopped"
 		switch {
@@ -144,6 +152,12 @@ func runClient(args []string, _, stderr io.Writer) int {
 			msg = "the server refused the token; check --token"
 		case errors.Is(err, relay.ErrTLS):
 			msg = "TLS with the server failed; check --tls, --ca, --server-fingerprint or --tls-cert"
+		case errors.Is(err, relay.ErrLockedOut):
+			msg = "the server refuses this address for now after failed logins (wrong token?); check --token"
+		case errors.Is(err, relay.ErrIDInUse):
+			msg = "a live client already uses this id; give each client its own --id"
+		case errors.Is(err, relay.ErrTunnelsRefused):
+			msg = "the server refused every tunnel; the errors above say what to change"
 		case errors.Is(err, relay.ErrConfig):
 			// The server asked for what this config cannot do (TLS data
 			// connections with a raw-socket engine): a usage error, so a

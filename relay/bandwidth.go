@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 
@@ -125,4 +126,13 @@ func (c *paced) Abort() {
 func (c *paced) Close() error {
 	c.cancel()
 	return c.Stream.Close()
+}
+
+// Socket names the socket under the paced Stream, for watching only: the
+// bytes still go through Read and Write, and so through the buckets.
+func (c *paced) Socket() *net.TCPConn {
+	if s, ok := c.Stream.(SocketStream); ok {
+		return s.Socket()
+	}
+	return nil
 }

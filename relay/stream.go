@@ -30,12 +30,25 @@ type StreamRelayer interface {
 	RelayStreams(a, b Stream, done func(Result))
 }
 
+// A SocketStream is a Stream that names the TCP socket it runs over, so
+// that an engine can watch the socket for errors, such as the peer's reset,
+// while none of its copies is reading or writing it. The socket is for
+// watching only: the bytes go through the Stream's own methods, which may
+// frame them (TLS) or pace them (a bandwidth cap), and the Stream closes it.
+// Every Stream the relay package makes is a SocketStream.
+type SocketStream interface {
+	Stream
+	Socket() *net.TCPConn
+}
+
 // TCPStream makes a TCP socket a Stream.
 func TCPStream(c *net.TCPConn) Stream { return tcpStream{c} }
 
 type tcpStream struct{ *net.TCPConn }
 
 func (s tcpStream) Abort() { abort(s.TCPConn) }
+
+func (s tcpStream) Socket() *net.TCPConn { return s.TCPConn }
 
 // TLSStream makes a Stream of c, a TLS connection whose handshake is
 // complete, running over raw (which c reads and writes, possibly through a
@@ -59,6 +72,8 @@ func (s *tlsStream) CloseWrite() error {
 }
 
 func (s *tlsStream) Abort() { abort(s.raw) }
+
+func (s *tlsStream) Socket() *net.TCPConn { return s.raw }
 
 // streamFallback is the engine that relays TLS and paced pairs when the
 // configured engine cannot and the user did not name it.

@@ -3,8 +3,10 @@
 //
 // Each scenario makes pairs C1 <-> a [engine] b <-> C2 on 127.0.0.1:0, hands
 // a and b to the engine and drives C1 and C2: payloads from 0 B to 64 MiB
-// checked by SHA-256, half-close and reset each way, a stalled reader that
-// must not make the engine buffer without bound, a thousand pairs at once,
+// checked by SHA-256, half-close and reset each way, a reset from a side
+// whose direction is stuck on a peer that never reads (which no copy then
+// reads, and which must still end the pair), a stalled reader that must
+// not make the engine buffer without bound, a thousand pairs at once,
 // idle pairs with and without an idle timeout, Close with pairs live, Relay
 // after Close, and the counters. Every scenario gets its own engine and ends
 // by closing it and checking that done ran once per pair, that the common

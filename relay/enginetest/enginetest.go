@@ -73,6 +73,7 @@ var scenarios = []struct {
 	{name: "payload", run: testPayloads},
 	{name: "half_close", run: testHalfClose},
 	{name: "reset", run: testReset},
+	{name: "reset_while_stuck", run: testResetWhileStuck},
 	{name: "slow_reader", run: testSlowReader},
 	{name: "many_pairs", run: testManyPairs},
 	{name: "idle_without_timeout", run: testIdleWithoutTimeout},
@@ -239,6 +240,70 @@ func testReset(t *testing.T, tg target) {
 			}
 			if r := p.Result(t, patience); r.Err == nil {
 				t.Errorf("Result.Err = nil after a reset")
+			}
+		})
+	}
+}
+
+// Reset while stuck: the destination never reads, so the resetter's
+// direction is blocked writing into it and the other direction is blocked
+// reading it; then the resetter resets. No copy is reading the reset socket,
+// yet the pair must end, with the reset as its error, and the silent peer
+// must see its connection end. An engine that only learns of a reset by
+// reading or writing the socket holds such a pair until the destination
+// moves.
+//
+// The resetter writes until a write has made no progress for stallWindow:
+// its socket's buffers and the engine's are full, so the engine is no
+// longer reading it. A loaded machine can only make that happen early,
+// with the engine still reading, when the engine meets the reset itself:
+// load weakens the scenario but cannot fail a correct engine.
+func testResetWhileStuck(t *testing.T, tg target) {
+	const (
+		sockBuf     = 64 << 10
+		stallWindow = 300 * time.Millisecond
+		// bound is how long the pair may take to end after the reset: an
+		// upper bound for a busy machine, not a speed target.
+		bound = 10 * time.Second
+	)
+	for _, tc := range []struct {
+		name  string
+		sides func(*Pair) (resetter, silent relay.Stream)
+	}{
+		{name: "from_c1", sides: func(p *Pair) (relay.Stream, relay.Stream) { return p.s1, p.s2 }},
+		{name: "from_c2", sides: func(p *Pair) (relay.Stream, relay.Stream) { return p.s2, p.s1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tg, relay.Options{})
+			p := h.pairWith(pairConfig{buf: sockBuf, deadline: pairDeadline})
+			resetter, silent := tc.sides(p)
+
+			buf := make([]byte, sockBuf)
+			var sent int64
+			for start := time.Now(); ; {
+				resetter.SetWriteDeadline(time.Now().Add(stallWindow))
+				n, err := resetter.Write(buf)
+				sent += int64(n)
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("write after %d bytes: %v", sent, err)
+				}
+				if time.Since(start) > patience {
+					t.Fatalf("wrote %d bytes in %v to a peer that reads nothing and never stalled", sent, patience)
+				}
+			}
+			t.Logf("stalled after %d bytes", sent)
+			resetter.Abort()
+
+			r := p.Result(t, bound)
+			if !errors.Is(r.Err, syscall.ECONNRESET) {
+				t.Errorf("Result.Err = %v, want ECONNRESET", r.Err)
+			}
+			silent.SetReadDeadline(time.Now().Add(patience))
+			if err := drainToEnd(silent); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("the silent peer's read to the end: %v, want a reset", err)
 			}
 		})
 	}

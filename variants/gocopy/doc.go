@@ -36,6 +36,9 @@
 //	readfrom_calls  ReadFrom calls made, on pairs of TCP sockets
 //	copied_bytes    bytes copied through a user-space buffer, on pairs of Streams
 //
+// and the error watcher's (package pairs, Counter*): watched_sockets,
+// unwatched_sockets, watcher_events, watcher_resets.
+//
 // Importing the package registers the engine:
 //
 //	import _ "github.com/ferry-tunnel/ferry/variants/gocopy"

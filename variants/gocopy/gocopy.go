@@ -45,7 +45,7 @@ func newEngine(opts relay.Options) (relay.Engine, error) {
 	if opts.IdleTimeout > 0 {
 		readFrom = e.chunked(pairs.SweepInterval(opts.IdleTimeout))
 	}
-	e.Set = pairs.New(opts, func(dst, src relay.Stream, moved func(int64)) error {
+	set, err := pairs.New(opts, func(dst, src relay.Stream, moved func(int64)) error {
 		// The runtime splices only from one TCP socket to another; the
 		// plaintext of a TLS side exists only in user space.
 		d, s := pairs.TCPConn(dst), pairs.TCPConn(src)
@@ -54,6 +54,10 @@ func newEngine(opts relay.Options) (relay.Engine, error) {
 		}
 		return readFrom(d, s, moved)
 	})
+	if err != nil {
+		return nil, err
+	}
+	e.Set = set
 	return e, nil
 }
 

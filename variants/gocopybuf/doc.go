@@ -18,6 +18,9 @@
 //	write_calls   Write calls on a destination socket or Stream (each may be several write(2))
 //	copied_bytes  bytes that went through a user-space buffer
 //
+// and the error watcher's (package pairs, Counter*): watched_sockets,
+// unwatched_sockets, watcher_events, watcher_resets.
+//
 // Importing the package registers the engine:
 //
 //	import _ "github.com/ferry-tunnel/ferry/variants/gocopybuf"

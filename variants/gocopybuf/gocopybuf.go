@@ -26,7 +26,11 @@ type engine struct {
 
 func newEngine(opts relay.Options) (relay.Engine, error) {
 	e := &engine{}
-	e.Set = pairs.New(opts, e.buf.Copy)
+	set, err := pairs.New(opts, e.buf.Copy)
+	if err != nil {
+		return nil, err
+	}
+	e.Set = set
 	return e, nil
 }
 

@@ -21,8 +21,9 @@ type CopyFunc func(dst, src relay.Stream, moved func(n int64)) error
 
 // TCPConn returns the socket under s if s is a TCP socket that the Set was
 // given by Relay, and nil for any Stream given to RelayStreams: a TLS
-// Stream's plaintext exists only in user space, and relay.TCPStream does not
-// reveal its socket.
+// Stream's plaintext exists only in user space, and the socket a Stream
+// names as a relay.SocketStream is for watching, not for moving bytes (a
+// paced Stream's bytes must go through its buckets).
 func TCPConn(s relay.Stream) *net.TCPConn {
 	if t, ok := s.(tcpSide); ok {
 		return t.conn
@@ -36,6 +37,44 @@ type tcpSide struct {
 	relay.Stream
 	conn *net.TCPConn
 }
+
+// socket returns the TCP socket under s for the watcher, which only asks it
+// for errors, or nil if s does not name one.
+func socket(s relay.Stream) *net.TCPConn {
+	switch s := s.(type) {
+	case tcpSide:
+		return s.conn
+	case relay.SocketStream:
+		return s.Socket()
+	}
+	return nil
+}
+
+// WatchDelay is how long a pair relays before the watcher takes its
+// sockets. Most pairs end sooner and never cost the watcher anything (two
+// epoll_ctl calls, and the hang-ups of a clean end); a pair stuck as the
+// package doc describes lives longer, and adding a socket reports an error
+// already pending, so a reset ends it at most WatchDelay after the pair
+// started.
+const WatchDelay = time.Second
+
+// Counter names the Set adds to the common ones, for the watcher.
+const (
+	// CounterWatchedSockets counts sockets the watcher took: two for
+	// each pair that lived longer than WatchDelay.
+	CounterWatchedSockets = "watched_sockets"
+	// CounterUnwatchedSockets counts sockets the watcher could not take
+	// (a Stream that names no socket; epoll_ctl refused, e.g. at
+	// fs.epoll.max_user_watches; no watcher on this OS). A reset on one
+	// is seen only when a copy reads or writes it.
+	CounterUnwatchedSockets = "unwatched_sockets"
+	// CounterWatcherEvents counts the events the watcher took, the
+	// hang-ups of watched pairs ending cleanly included.
+	CounterWatcherEvents = "watcher_events"
+	// CounterWatcherResets counts pairs the watcher ended: a socket had an
+	// error (a peer's reset) that none of the pair's copies had met.
+	CounterWatcherResets = "watcher_resets"
+)
 
 // SweepInterval is how often the idle sweeper looks at the pairs for a given
 // idle timeout: a quarter of it, so a pair ends at most a quarter late, but
@@ -51,39 +90,63 @@ type Set struct {
 	idle   time.Duration
 	epoch  time.Time // activity times are monotonic nanoseconds since epoch, immune to wall-clock steps
 
+	watch      *watcher      // the sockets of pairs older than watchDelay, for errors no copy meets
+	watchDelay time.Duration // WatchDelay; tests may set it before the first pair
+
 	mu     sync.Mutex
 	closed bool
-	live   map[*pair]struct{}
-	stop   chan struct{}  // closed by Close to stop the sweeper
-	wg     sync.WaitGroup // each pair until its done has returned, and the sweeper
+	nextID uint64           // the id of the next pair; ids are never reused
+	live   map[uint64]*pair // by id
+	stop   chan struct{}    // closed by Close to stop the sweeper
+	wg     sync.WaitGroup   // each pair until its done has returned, and the sweeper
+	// watcherDone is closed when the watcher goroutine has returned.
+	// Close stops the watcher only after wg: a pair's sockets are added
+	// to it while the pair holds wg, so the watcher outlives every use.
+	watcherDone chan struct{}
 
 	started, done, aToB, bToA, idles, resets atomic.Uint64
+	watched, unwatched, watcherResets        atomic.Uint64
 }
 
-// New returns a Set that copies each direction with copyFn. When
-// opts.IdleTimeout > 0 it starts the sweeper goroutine, which lives until
-// Close.
-func New(opts relay.Options, copyFn CopyFunc) *Set {
-	s := &Set{
-		copyFn: copyFn,
-		idle:   opts.IdleTimeout,
-		epoch:  time.Now(),
-		live:   make(map[*pair]struct{}),
-		stop:   make(chan struct{}),
+// New returns a Set that copies each direction with copyFn. It starts the
+// watcher goroutine and, when opts.IdleTimeout > 0, the sweeper goroutine;
+// both live until Close. It fails only if the watcher's epoll instance
+// cannot be made (on Linux; elsewhere there is no watcher).
+func New(opts relay.Options, copyFn CopyFunc) (*Set, error) {
+	w, err := newWatcher()
+	if err != nil {
+		return nil, err
 	}
+	s := &Set{
+		copyFn:      copyFn,
+		idle:        opts.IdleTimeout,
+		epoch:       time.Now(),
+		watch:       w,
+		watchDelay:  WatchDelay,
+		nextID:      1,
+		live:        make(map[uint64]*pair),
+		stop:        make(chan struct{}),
+		watcherDone: make(chan struct{}),
+	}
+	go func() {
+		defer close(s.watcherDone)
+		w.run(s.socketError)
+	}()
 	if s.idle > 0 {
 		s.wg.Add(1)
 		go s.sweep()
 	}
-	return s
+	return s, nil
 }
 
 // A pair is one relayed connection: a and b, and the two goroutines copying
 // between them.
 type pair struct {
-	set  *Set
-	a, b relay.Stream
-	done func(relay.Result)
+	set        *Set
+	id         uint64
+	a, b       relay.Stream
+	done       func(relay.Result)
+	watchTimer *time.Timer // takes the sockets to the watcher after watchDelay; stopped by finish
 
 	lastActive atomic.Int64 // Set.now() when a chunk last moved, either way
 	running    atomic.Int32 // directions not yet ended; the one that brings it to 0 finishes the pair
@@ -126,10 +189,20 @@ func (s *Set) RelayStreams(a, b relay.Stream, done func(relay.Result)) {
 		done(relay.Result{Err: relay.ErrEngineClosed})
 		return
 	}
-	s.live[p] = struct{}{}
+	p.id = s.nextID
+	s.nextID++
+	s.live[p.id] = p
 	s.wg.Add(1) // Done after p.done returns, so Close waits for the callback
 	s.mu.Unlock()
 	s.started.Add(1)
+
+	// Watched only once live, so that an error the watcher reports finds
+	// the pair. A timer costs no syscall, and finish stops it.
+	if s.watchDelay > 0 {
+		p.watchTimer = time.AfterFunc(s.watchDelay, p.watch)
+	} else {
+		p.watch()
+	}
 
 	go p.run(b, a, &p.aToB, &s.aToB)
 	go p.run(a, b, &p.bToA, &s.bToA)
@@ -145,9 +218,12 @@ func (p *pair) run(dst, src relay.Stream, n *int64, total *atomic.Uint64) {
 			p.lastActive.Store(s.now())
 		}
 	})
-	if err == nil {
+	if err == nil && !p.aborted() {
 		// Everything read before EOF has been written: pass the EOF on and
-		// leave the other direction running.
+		// leave the other direction running. Unless the pair has been
+		// aborted: then this EOF may be a reset whose error the watcher
+		// took (see socketError), and passing it on as a FIN would make a
+		// cut-off stream look complete.
 		err = dst.CloseWrite()
 	}
 	if err != nil {
@@ -164,6 +240,11 @@ func (p *pair) run(dst, src relay.Stream, n *int64, total *atomic.Uint64) {
 func (p *pair) abort(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.abortLocked(err)
+}
+
+// abortLocked is abort with p.mu held.
+func (p *pair) abortLocked(err error) {
 	if p.err == nil {
 		p.err = err
 	}
@@ -171,6 +252,65 @@ func (p *pair) abort(err error) {
 		p.closed = true
 		reset(p.a, p.b)
 	}
+}
+
+// watch gives the pair's sockets to the watcher unless the pair has been
+// aborted or closed. p.mu, held throughout, keeps the sockets open and the
+// pair from finishing, so Close, which waits for every pair to finish
+// before it closes the watcher, cannot close it meanwhile.
+func (p *pair) watch() {
+	s := p.set
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	failed := s.watch.watch(p.id, [2]*net.TCPConn{socket(p.a), socket(p.b)})
+	s.watched.Add(uint64(2 - failed))
+	s.unwatched.Add(uint64(failed))
+}
+
+// aborted reports whether the pair has been aborted.
+func (p *pair) aborted() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// socketError is the watcher's report that socket side of pair id has an
+// error pending: a reset, say, on a socket none of the pair's copies is
+// reading or writing. It aborts the pair with that error.
+//
+// Taking the error with SO_ERROR clears it, and a read of a reset socket
+// whose error is cleared returns EOF, which a copy would pass on as a clean
+// end. So the pair's lock is held from before SO_ERROR until the pair is
+// marked aborted, and a copy checks that mark before it passes an EOF on
+// (run): a copy whose read came after SO_ERROR sees the mark; one whose
+// read came before it met the error itself, and SO_ERROR finds none.
+// Holding the lock also keeps the socket open: sockets are closed only
+// under it, so a reused fd number is never asked.
+func (s *Set) socketError(id uint64, side int) {
+	s.mu.Lock()
+	p := s.live[id]
+	s.mu.Unlock()
+	if p == nil {
+		return // the pair has ended since the event
+	}
+	sock := socket(p.a)
+	if side == 1 {
+		sock = socket(p.b)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	err := takeSocketError(sock)
+	if err == nil {
+		return // a copy met the error first, and reports it
+	}
+	s.watcherResets.Add(1)
+	p.abortLocked(err)
 }
 
 // finish runs once, after both directions have ended.
@@ -185,9 +325,12 @@ func (p *pair) finish() {
 		p.b.Close()
 	}
 	p.mu.Unlock()
+	if p.watchTimer != nil {
+		p.watchTimer.Stop()
+	}
 
 	s.mu.Lock()
-	delete(s.live, p)
+	delete(s.live, p.id)
 	s.mu.Unlock()
 
 	if err != nil {
@@ -226,7 +369,7 @@ func (s *Set) sweep() {
 		}
 		cutoff := s.now() - int64(s.idle)
 		s.mu.Lock()
-		for p := range s.live {
+		for _, p := range s.live {
 			if p.lastActive.Load() < cutoff {
 				idle = append(idle, p)
 			}
@@ -244,15 +387,15 @@ func (s *Set) sweep() {
 
 // Close implements relay.Engine: it aborts every live pair with
 // ErrEngineClosed and returns once their done functions have returned and the
-// sweeper has stopped. It is safe to call more than once, but not from a done
-// function, which Close would then wait for.
+// sweeper and the watcher have stopped. It is safe to call more than once,
+// but not from a done function, which Close would then wait for.
 func (s *Set) Close() error {
 	s.mu.Lock()
 	var live []*pair
 	if !s.closed {
 		s.closed = true
 		close(s.stop)
-		for p := range s.live {
+		for _, p := range s.live {
 			live = append(live, p)
 		}
 	}
@@ -261,6 +404,8 @@ func (s *Set) Close() error {
 		p.abort(relay.ErrEngineClosed)
 	}
 	s.wg.Wait()
+	s.watch.close()
+	<-s.watcherDone
 	return nil
 }
 
@@ -274,5 +419,9 @@ func (s *Set) Counters() map[string]uint64 {
 		relay.CounterBytesBtoA:    s.bToA.Load(),
 		relay.CounterIdleTimeouts: s.idles.Load(),
 		relay.CounterResets:       s.resets.Load(),
+		CounterWatchedSockets:     s.watched.Load(),
+		CounterUnwatchedSockets:   s.unwatched.Load(),
+		CounterWatcherEvents:      s.watch.taken(),
+		CounterWatcherResets:      s.watcherResets.Load(),
 	}
 }

@@ -28,7 +28,7 @@ func TestFirstErrorWins(t *testing.T) {
 		{name: "b_to_a", broken: func(p *enginetest.Pair) *net.TCPConn { return p.C2 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := pairs.New(relay.Options{}, func(dst, src relay.Stream, moved func(int64)) error {
+			s := newSet(t, func(dst, src relay.Stream, moved func(int64)) error {
 				var one [1]byte
 				if _, err := src.Read(one[:]); err != nil {
 					return err
@@ -79,7 +79,7 @@ func TestTCPConn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			found := make(chan [2]*net.TCPConn, 2) // dst and src, from each direction
-			s := pairs.New(relay.Options{}, func(dst, src relay.Stream, moved func(int64)) error {
+			s := newSet(t, func(dst, src relay.Stream, moved func(int64)) error {
 				found <- [2]*net.TCPConn{pairs.TCPConn(dst), pairs.TCPConn(src)}
 				return copyBuf(dst, src, moved)
 			})
@@ -97,6 +97,17 @@ func TestTCPConn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newSet returns a Set without an idle timeout that copies with copyFn. The
+// caller closes it.
+func newSet(t *testing.T, copyFn pairs.CopyFunc) *pairs.Set {
+	t.Helper()
+	s, err := pairs.New(relay.Options{}, copyFn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // loopback returns the accepted ends of two loopback connections, for a Set
@@ -124,7 +135,7 @@ func loopback(t *testing.T) (a, b *net.TCPConn) {
 
 // Close returns only after the done functions it caused have returned.
 func TestCloseWaitsForDone(t *testing.T) {
-	s := pairs.New(relay.Options{}, copyBuf)
+	s := newSet(t, copyBuf)
 	a, b := loopback(t)
 	inDone, release := make(chan struct{}), make(chan struct{})
 	s.Relay(a, b, func(r relay.Result) {

@@ -44,8 +44,8 @@ func (f *tunnelsFlag) Set(s string) error {
 
 // clientFlags defines the client's flags on a new FlagSet, bound to cfg, as
 // serverFlags does.
-func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags, stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet("client", "--server HOST:PORT --token SECRET --tunnel NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT... [flags]", stderr)
+func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags) *flag.FlagSet {
+	fs := newFlagSet("client", "--server HOST:PORT --token SECRET --tunnel NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT... [flags]")
 	fs.StringVar(file, "c", "", "read settings from TOML `file` (keys in docs/config.md); flags given override it")
 	fs.StringVar(&cfg.Server, "server", "", "ferry server `address`, host:port (required)")
 	fs.StringVar(&cfg.Token, "token", "", "shared `secret` (required; -c keeps it out of ps)")
@@ -76,13 +76,13 @@ func parseClient(args []string, stderr io.Writer) (relay.ClientConfig, error) {
 		file string
 		lf   logFlags
 	)
-	if err := parseFlags(clientFlags(&cfg, &file, &lf, stderr), args); err != nil {
+	if err := parseFlags(clientFlags(&cfg, &file, &lf), args); err != nil {
 		return cfg, err
 	}
 	if file != "" {
 		path := file // defining the flags resets file too
 		cfg = relay.ClientConfig{}
-		fs := clientFlags(&cfg, &file, &lf, io.Discard)
+		fs := clientFlags(&cfg, &file, &lf)
 		if err := relay.LoadTOML(path, &cfg); err != nil {
 			return cfg, err
 		}
@@ -94,16 +94,16 @@ func parseClient(args []string, stderr io.Writer) (relay.ClientConfig, error) {
 	return cfg, cfg.Validate()
 }
 
-func runClient(args []string, _, stderr io.Writer) int {
+func runClient(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseClient(args, stderr)
 	if err != nil {
-		return startError("client", err, stderr)
+		return startError("client", err, stdout, stderr)
 	}
 	log := cfg.Logger
 	cl, err := relay.NewClient(cfg)
 	if err != nil {
 		if isConfigError(err) {
-			return startError("client", err, stderr)
+			return startError("client", err, stdout, stderr)
 		}
 		log.Error("cannot start client", "err", err)
 		return exitFatal

@@ -12,8 +12,8 @@ import (
 // serverFlags defines the server's flags on a new FlagSet, bound to cfg, so
 // that defining them sets cfg to the defaults and parsing sets only the flags
 // given.
-func serverFlags(cfg *relay.ServerConfig, file *string, lf *logFlags, stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet("server", "--token SECRET [--listen ADDR] [flags]", stderr)
+func serverFlags(cfg *relay.ServerConfig, file *string, lf *logFlags) *flag.FlagSet {
+	fs := newFlagSet("server", "--token SECRET [--listen ADDR] [flags]")
 	fs.StringVar(file, "c", "", "read settings from TOML `file` (keys in docs/config.md); flags given override it")
 	fs.StringVar(&cfg.Listen, "listen", relay.DefaultListen, "`address` clients connect to, for control and data connections")
 	fs.StringVar(&cfg.Token, "token", "", "shared `secret` clients must know (required unless -c lists [[clients]] with their own; -c keeps it out of ps)")
@@ -60,7 +60,7 @@ func parseServer(args []string, stderr io.Writer) (relay.ServerConfig, error) {
 		file string
 		lf   logFlags
 	)
-	if err := parseFlags(serverFlags(&cfg, &file, &lf, stderr), args); err != nil {
+	if err := parseFlags(serverFlags(&cfg, &file, &lf), args); err != nil {
 		return cfg, err
 	}
 	if file != "" {
@@ -69,7 +69,7 @@ func parseServer(args []string, stderr io.Writer) (relay.ServerConfig, error) {
 		// appear in args, which already parsed once without error.
 		path := file // defining the flags resets file too
 		cfg = relay.ServerConfig{}
-		fs := serverFlags(&cfg, &file, &lf, io.Discard)
+		fs := serverFlags(&cfg, &file, &lf)
 		if err := relay.LoadTOML(path, &cfg); err != nil {
 			return cfg, err
 		}
@@ -81,16 +81,16 @@ func parseServer(args []string, stderr io.Writer) (relay.ServerConfig, error) {
 	return cfg, cfg.Validate()
 }
 
-func runServer(args []string, _, stderr io.Writer) int {
+func runServer(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseServer(args, stderr)
 	if err != nil {
-		return startError("server", err, stderr)
+		return startError("server", err, stdout, stderr)
 	}
 	log := cfg.Logger
 	srv, err := relay.NewServer(cfg)
 	if err != nil {
 		if isConfigError(err) {
-			return startError("server", err, stderr)
+			return startError("server", err, stdout, stderr)
 		}
 		log.Error("cannot start server", "err", err)
 		return exitFatal

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"os/exec"
@@ -8,7 +9,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ferry-tunnel/ferry/relay"
 )
@@ -194,6 +197,79 @@ func TestParseArgs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLogFormats: in JSON, durations are strings as the config writes them,
+// not nanoseconds; the counters a server logs as it stops are key=value
+// attributes in text, in name order, and an object in JSON.
+func TestLogFormats(t *testing.T) {
+	t.Run("json", func(t *testing.T) {
+		srv, _ := startServer(t, "--token", "t", "--shutdown-timeout", "1m30s")
+		srv.signal(syscall.SIGTERM)
+		line := srv.waitLog("that it is shutting down", msgIs("shutting down; a second signal exits at once"))
+		if got, ok := line["timeout"].(string); !ok || got != "1m30s" {
+			t.Errorf("timeout logged as %#v, want the string \"1m30s\"", line["timeout"])
+		}
+		stopped := srv.waitLog("its counters", msgIs("server stopped"))
+		counters, ok := stopped["counters"].(map[string]any)
+		if _, has := counters["relays_done"]; !ok || !has {
+			t.Errorf("counters logged as %#v, want an object with relays_done", stopped["counters"])
+		}
+	})
+	t.Run("text", func(t *testing.T) {
+		cmd := exec.Command(ferryBinary(t), "server", "--listen", "127.0.0.1:0", "--token", "t", "--log-format", "text")
+		setPdeathsig(cmd)
+		pipe, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string)
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			for range lines { // all of it read before Wait closes the pipe
+			}
+			cmd.Wait()
+		})
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(pipe)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+		}()
+		next := func(what string) string {
+			t.Helper()
+			for {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatalf("ferry server exited before logging %s", what)
+					}
+					if strings.Contains(l, `msg="`+what+`"`) {
+						return l
+					}
+				case <-time.After(generous):
+					t.Fatalf("ferry server did not log %s within %v", what, generous)
+				}
+			}
+		}
+		next("ferry server listening")
+		cmd.Process.Signal(syscall.SIGTERM)
+		stopped := next("server stopped")
+		if strings.Contains(stopped, "map[") {
+			t.Errorf("counters logged as a Go map: %s", stopped)
+		}
+		var names []string
+		for _, m := range regexp.MustCompile(`\bcounters\.([a-z_.]+)=\d+\b`).FindAllStringSubmatch(stopped, -1) {
+			names = append(names, m[1])
+		}
+		if !slices.Contains(names, "relays_done") || !slices.IsSorted(names) {
+			t.Errorf("counters %q: want counters.NAME=N for each, relays_done among them, in name order; line:\n%s", names, stopped)
+		}
+	})
 }
 
 // TestFlagErrorText pins the flag package's error forms that flagErrorText

@@ -145,6 +145,6 @@ func runClient(args []string, stdout, stderr io.Writer) int {
 	if err := cl.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
-	log.Info("client stopped", "counters", cl.Counters())
+	log.Info("client stopped", countersAttr(cl.Counters()))
 	return exitOK
 }

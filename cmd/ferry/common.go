@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -324,13 +326,36 @@ func (l *logFlags) register(fs *flag.FlagSet) {
 	})
 }
 
-// logger returns the logger the flags ask for, writing to w.
+// logger returns the logger the flags ask for, writing to w. Durations read
+// the same in both formats and in the config: "500ms", "1m30s" (slog's JSON
+// handler would write integer nanoseconds), so a program reading the JSON
+// parses them as it parses the config, with Go's time.ParseDuration.
 func (l *logFlags) logger(w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: l.level}
+	opts := &slog.HandlerOptions{Level: l.level, ReplaceAttr: durationsAsText}
 	if l.format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationsAsText is a slog ReplaceAttr that writes a duration as its
+// String: "500ms", not 500000000.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
+}
+
+// countersAttr is the counters a server, client or forwarder logs as it
+// stops, as a group in name order: in text counters.relays_done=3
+// counters.engine.pairs_started=3 ..., in JSON an object.
+func countersAttr(counters map[string]uint64) slog.Attr {
+	attrs := make([]slog.Attr, 0, len(counters))
+	for _, name := range slices.Sorted(maps.Keys(counters)) {
+		attrs = append(attrs, slog.Uint64(name, counters[name]))
+	}
+	return slog.GroupAttrs("counters", attrs...)
 }
 
 // notifySignals delivers SIGINT and SIGTERM on the returned channel until

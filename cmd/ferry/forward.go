@@ -60,6 +60,6 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		log.Warn("shutdown", "err", err)
 	}
 	<-served
-	log.Info("forwarder stopped", "counters", f.Counters())
+	log.Info("forwarder stopped", countersAttr(f.Counters()))
 	return exitOK
 }

@@ -117,6 +117,6 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		log.Warn("shutdown", "err", err)
 	}
 	<-served
-	log.Info("server stopped", "counters", srv.Counters())
+	log.Info("server stopped", countersAttr(srv.Counters()))
 	return exitOK
 }

@@ -1,11 +1,15 @@
 # ferry: build, test and benchmark. `make test` is what CI runs (.ci/run).
 
 GO ?= go
+# The commit `ferry version` prints when Go's build info records none (a
+# build with -buildvcs=false, from GOFLAGS or the command); empty without git.
+COMMIT := $(shell git describe --always --dirty 2>/dev/null)
+LDFLAGS := -X main.commit=$(COMMIT)
 
 .PHONY: build test bench bench-quick bench-full profile clean
 
 build:
-	$(GO) build -o bin/ferry ./cmd/ferry
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ferry ./cmd/ferry
 	$(GO) build -o bin/ferry-bench ./cmd/ferry-bench
 
 test:

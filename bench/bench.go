@@ -122,8 +122,9 @@ type Config struct {
 // plan is a Config with every default filled in.
 type plan struct {
 	Config
-	preset Preset
-	cases  []caseSpec
+	preset      Preset
+	cases       []caseSpec
+	unavailable []results.Unavailable // cases asked for that cannot run here
 }
 
 // A caseSpec is one column of the comparison: a topology and, except for
@@ -238,16 +239,27 @@ func newPlan(cfg Config) (*plan, error) {
 			}
 			fmt.Fprintf(p.Progress, "bench: %s; the %s preset runs without %s\n", why, p.preset.Name, t)
 		case HAProxy, Nginx:
-			// An external case runs where it is installed; asked for by
-			// name and missing, it fails its runs with the reason.
-			if _, err := exec.LookPath(externals[t].bin); err != nil && len(cfg.Topologies) == 0 {
-				fmt.Fprintf(p.Progress, "bench: %s not installed; the %s preset runs without it\n", t, p.preset.Name)
+			// An external case runs where the relay can run it: it is
+			// installed and accepts the case's configuration. One that
+			// cannot is reported as not available, with why, whether the
+			// preset or the caller named it: a machine without it is not
+			// a failed run.
+			if err := externals[t].availability(p.StartTimeout); err != nil {
+				p.unavailable = append(p.unavailable, results.Unavailable{Case: t, Why: err.Error()})
+				fmt.Fprintf(p.Progress, "bench: %s not available: %v; the run goes on without it\n", t, err)
 				continue
 			}
 			p.cases = append(p.cases, caseSpec{topology: t})
 		default:
 			return nil, fmt.Errorf("bench: unknown topology %q: want %s", t, topologyNames)
 		}
+	}
+	if len(p.cases) == 0 {
+		var why []string
+		for _, u := range p.unavailable {
+			why = append(why, u.Case+": "+u.Why)
+		}
+		return nil, fmt.Errorf("bench: no case can run here: %s", strings.Join(why, "; "))
 	}
 	return p, nil
 }
@@ -286,6 +298,7 @@ func Run(ctx context.Context, cfg Config) (*results.Results, error) {
 	for _, c := range p.cases {
 		res.Matrix.Cases = append(res.Matrix.Cases, c.name())
 	}
+	res.Matrix.Unavailable = p.unavailable
 
 	if p.pinned() {
 		if err := pinProcess(os.Getpid(), *p.PinLoad); err != nil {

@@ -24,6 +24,9 @@ type external struct {
 	config func(listen, backend, dir string) string
 	// args runs bin in the foreground with the configuration file cfg.
 	args func(cfg, dir string) []string
+	// check asks bin whether it can run the configuration file cfg,
+	// without serving: exit 0 when it can, else why not on its output.
+	check func(cfg, dir string) []string
 	// stop asks for a graceful exit with status 0.
 	stop os.Signal
 }
@@ -51,7 +54,11 @@ backend backend
 `, runtime.NumCPU(), listen, backend)
 		},
 		args: func(cfg, _ string) []string { return []string{"-db", "-f", cfg} },
-		stop: haproxyStop,
+		// Not -q, which silences the alerts that say why not. A
+		// machine with more CPUs than its build's thread limit (64 for
+		// 2.6) is one that cannot run this configuration.
+		check: func(cfg, _ string) []string { return []string{"-c", "-f", cfg} },
+		stop:  haproxyStop,
 	},
 	Nginx: {
 		name: Nginx,
@@ -78,8 +85,68 @@ stream {
 `, runtime.NumCPU(), dir, listen, backend)
 		},
 		args: func(cfg, dir string) []string { return []string{"-e", "stderr", "-p", dir, "-c", cfg} },
-		stop: nginxStop,
+		// -t loads the modules the configuration names, so an nginx
+		// without its stream module fails here (dlopen() of
+		// ngx_stream_module.so), not in the middle of a run.
+		check: func(cfg, dir string) []string { return []string{"-t", "-q", "-e", "stderr", "-p", dir, "-c", cfg} },
+		stop:  nginxStop,
 	},
+}
+
+// availability says why x cannot run a case on this machine, or nil: it is
+// not installed, or it refuses the configuration the case uses when asked
+// to check it (nginx -t, haproxy -c), as nginx does without its stream
+// module. The relay is asked rather than its packages guessed at, so an
+// nginx with the module built in or installed elsewhere is taken as it is.
+func (x external) availability(timeout time.Duration) error {
+	bin, err := exec.LookPath(x.bin)
+	if err != nil {
+		return fmt.Errorf("not installed (no %s in PATH)", x.bin)
+	}
+	dir, err := os.MkdirTemp("", "ferry-bench-check-"+x.name)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	// nginx -t binds the listen address, so give it a free one; nothing
+	// dials the backend.
+	listen, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(dir, x.name+".conf")
+	if err := os.WriteFile(cfgPath, []byte(x.config(listen, "127.0.0.1:9", dir)), 0o600); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	args := x.check(cfgPath, dir)
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil {
+		// One line, and the same from run to run: the scratch directory
+		// is DIR.
+		oneLine := func(s string) string {
+			s = strings.ReplaceAll(strings.TrimSpace(s), dir, "DIR")
+			return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+		}
+		why := oneLine(string(out))
+		if why == "" {
+			why = "no output"
+		}
+		return fmt.Errorf("%s refuses the case's configuration (%v): %s", oneLine(commandLine(x.bin, args, "")), err, why)
+	}
+	return nil
+}
+
+// freeAddr returns a loopback address with a port free a moment ago, for a
+// relay that cannot report a port the kernel chose.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // startExternal runs x as one hop in front of backend.

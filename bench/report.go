@@ -95,12 +95,28 @@ func makeTable(r *results.Results, workload string) table {
 // WriteTable writes, per workload, a table of medians with the spread of the
 // leading metric, its ratio to direct and to the best case, and a * beside
 // the best case (direct excluded) of every metric; then the winners; then,
-// when tunnel-tls ran, what TLS data connections cost (WriteTLSCost).
+// when tunnel-tls ran, what TLS data connections cost (WriteTLSCost); then
+// the cases that were not available here, with why.
 func WriteTable(w io.Writer, r *results.Results) error {
 	if err := writeTables(w, r); err != nil {
 		return err
 	}
-	return WriteTLSCost(w, r)
+	if err := WriteTLSCost(w, r); err != nil {
+		return err
+	}
+	if len(r.Matrix.Unavailable) > 0 {
+		fmt.Fprintln(w)
+		writeUnavailable(w, r, "")
+	}
+	return nil
+}
+
+// writeUnavailable writes a line per case that could not run here: "nginx:
+// not available: why", each line begun with prefix.
+func writeUnavailable(w io.Writer, r *results.Results, prefix string) {
+	for _, u := range r.Matrix.Unavailable {
+		fmt.Fprintf(w, "%s%s: not available: %s\n", prefix, u.Case, u.Why)
+	}
 }
 
 func writeTables(w io.Writer, r *results.Results) error {
@@ -338,7 +354,13 @@ func WriteREADME(w io.Writer, r *results.Results, charts []string) error {
 			failed++
 		}
 	}
-	fmt.Fprintf(w, "## Tables\n\n%d runs, %d failed.\n\n```\n", len(r.Runs), failed)
+	fmt.Fprintf(w, "## Tables\n\n%d runs, %d failed.\n\n", len(r.Runs), failed)
+	if len(r.Matrix.Unavailable) > 0 {
+		fmt.Fprintf(w, "Asked for, but not available on this machine, so not run (not failures):\n\n")
+		writeUnavailable(w, r, "- ")
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "```\n")
 	if err := writeTables(w, r); err != nil {
 		return err
 	}

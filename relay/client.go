@@ -299,7 +299,7 @@ func (c *Client) session(ctx context.Context) (authed bool, err error) {
 	d := net.Dialer{Timeout: c.cfg.DialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", c.cfg.Server)
 	if err != nil {
-		return false, fmt.Errorf("relay: dial server: %w", err)
+		return false, &opError{"dial server", err}
 	}
 	raw := nc.(*net.TCPConn)
 	sctx, cancel := context.WithCancel(ctx)
@@ -359,10 +359,10 @@ func (c *Client) secure(raw *net.TCPConn) (net.Conn, error) {
 	}
 	tc := tls.Client(raw, c.tls)
 	if err := tc.Handshake(); err != nil {
-		if err2 := tlsRefused(err); err2 != err {
-			return nil, err2
+		if refused := tlsRefused(err); errors.Is(refused, ErrTLS) {
+			return nil, refused // already says it was TLS, and why
 		}
-		return nil, fmt.Errorf("relay: TLS handshake: %w", err)
+		return nil, &opError{"TLS handshake", err}
 	}
 	return TLSStream(tc, raw), nil
 }
@@ -372,11 +372,11 @@ func (c *Client) secure(raw *net.TCPConn) (net.Conn, error) {
 func (s *csession) authenticate() (tlsData bool, err error) {
 	c := s.c
 	if _, err := s.conn.Write(preamble(KindControl)); err != nil {
-		return false, err
+		return false, &opError{"handshake", err}
 	}
 	typ, p, err := readFrame(s.conn)
 	if err != nil {
-		return false, fmt.Errorf("relay: handshake: %w", err)
+		return false, &opError{"handshake", err}
 	}
 	if err := checkServerError(typ, p); err != nil {
 		return false, err
@@ -387,11 +387,11 @@ func (s *csession) authenticate() (tlsData bool, err error) {
 	serverNonce, clientNonce := p, randomBytes(nonceLen)
 	auth := encoder{}.raw(clientNonce).raw(clientMAC(c.cfg.Token, serverNonce, clientNonce, c.cfg.ID)).str(c.cfg.ID)
 	if err := writeFrame(s.conn, FrameAuth, auth); err != nil {
-		return false, err
+		return false, &opError{"handshake", err}
 	}
 	typ, p, err = readFrame(s.conn)
 	if err != nil {
-		return false, fmt.Errorf("relay: handshake: %w", err)
+		return false, &opError{"handshake", err}
 	}
 	if err := checkServerError(typ, p); err != nil {
 		return false, err

@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Errors callers match with errors.Is. Context is added once, at the API edge.
@@ -95,6 +96,22 @@ var errNoFirstByte = errors.New("relay: no first byte")
 
 // errServerFull: the server holds max_clients sessions and refused one more.
 var errServerFull = errors.New("relay: server full (max_clients)")
+
+// An opError is err with what the package was doing when it failed, saying
+// "relay:" once: "relay: handshake: EOF", and for one of this package's own
+// errors, whose text already starts with "relay: ", "relay: handshake: frame
+// too large: ..." rather than "relay: handshake: relay: frame too large:
+// ...". errors.Is and errors.As see err.
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string {
+	return "relay: " + e.op + ": " + strings.TrimPrefix(e.err.Error(), "relay: ")
+}
+
+func (e *opError) Unwrap() error { return e.err }
 
 // timeoutError is an error that satisfies net.Error with Timeout() true, so
 // callers that handle network timeouts handle these too.

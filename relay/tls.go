@@ -160,7 +160,9 @@ func (c *ClientConfig) clientTLS() (*tls.Config, error) {
 // tlsRefused explains a failure no retry fixes: a server certificate that
 // does not verify, a server that refused ours (which a TLS 1.3 client learns
 // only at its first read after the handshake), or a server without TLS. It
-// wraps those in ErrTLS and returns any other error as it is.
+// wraps those in ErrTLS, quoting the TLS error alone (not the context err
+// may have gathered, which would say "relay:" twice), and returns any other
+// error as it is.
 func tlsRefused(err error) error {
 	var (
 		verify *tls.CertificateVerificationError
@@ -171,11 +173,11 @@ func tlsRefused(err error) error {
 	case errors.Is(err, ErrTLS):
 		return err
 	case errors.As(err, &verify):
-		return fmt.Errorf("%w: the server's certificate does not verify (use --ca with the certificate that signed it, or pin --server-fingerprint): %v", ErrTLS, err)
+		return fmt.Errorf("%w: the server's certificate does not verify (use --ca with the certificate that signed it, or pin --server-fingerprint): %v", ErrTLS, verify)
 	case errors.As(err, &record):
-		return fmt.Errorf("%w: the server did not answer in TLS (is tls on in its config?): %v", ErrTLS, err)
+		return fmt.Errorf("%w: the server did not answer in TLS (is tls on in its config?): %v", ErrTLS, record)
 	case errors.As(err, &op) && op.Op == "remote error":
-		return fmt.Errorf("%w: the server refused the TLS handshake (does it want a client certificate, --tls-cert and --tls-key?): %v", ErrTLS, err)
+		return fmt.Errorf("%w: the server refused the TLS handshake (does it want a client certificate, --tls-cert and --tls-key?): %v", ErrTLS, op)
 	}
 	return err
 }

@@ -52,10 +52,22 @@ func tlsOutcome(t *testing.T, cl *runningClient, wantErr string) bool {
 		}
 		return true
 	}
-	if err := runErr(t, cl); !errors.Is(err, relay.ErrTLS) || !strings.Contains(err.Error(), wantErr) {
+	err := runErr(t, cl)
+	if !errors.Is(err, relay.ErrTLS) || !strings.Contains(err.Error(), wantErr) {
 		t.Errorf("got %v, want ErrTLS saying %q", err, wantErr)
 	}
+	checkPrefixedOnce(t, err)
 	return false
+}
+
+// checkPrefixedOnce fails the test when err says "relay:" more than once,
+// as "relay: TLS handshake: relay: TLS: ..." did: context is added once, at
+// the package's edge.
+func checkPrefixedOnce(t *testing.T, err error) {
+	t.Helper()
+	if err != nil && strings.Count(err.Error(), "relay:") > 1 {
+		t.Errorf("%q repeats the relay: prefix", err)
+	}
 }
 
 // runErr waits for a client's Run to give up, which it must do at once for
@@ -308,9 +320,11 @@ func TestTLSClientToPlainServer(t *testing.T) {
 	checkLeaks(t)
 	srv := startServer(t, "", nil)
 	cl := startClient(t, srv.Addr().String(), "", web(echoServer(t), 0), func(c *relay.ClientConfig) { c.TLS = true })
-	if err := runErr(t, cl); !errors.Is(err, relay.ErrTLS) || !strings.Contains(err.Error(), "did not answer in TLS") {
+	err := runErr(t, cl)
+	if !errors.Is(err, relay.ErrTLS) || !strings.Contains(err.Error(), "did not answer in TLS") {
 		t.Errorf("got %v, want ErrTLS saying the server did not answer in TLS", err)
 	}
+	checkPrefixedOnce(t, err)
 }
 
 // TestMutualTLS: with client_ca the server admits only clients with a

@@ -57,6 +57,17 @@ type Matrix struct {
 	// Settings are the workloads' parameters (durations, sizes,
 	// concurrency), as flag=value strings.
 	Settings []string `json:"settings"`
+	// Unavailable are the cases asked for that this machine cannot run,
+	// with why; they are not in Cases and made no runs.
+	Unavailable []Unavailable `json:"unavailable,omitempty"`
+}
+
+// An Unavailable is a case that could not run here: an external relay that
+// is not installed, or that refused the case's configuration when asked to
+// check it (nginx without its stream module). It is not a failure.
+type Unavailable struct {
+	Case string `json:"case"` // "haproxy", "nginx"
+	Why  string `json:"why"`
 }
 
 // Better says which way a metric improves.

@@ -113,8 +113,8 @@ func orList(words []string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
-func parseBackend(args []string, stderr io.Writer) (kind backendKind, listen string, lf logFlags, err error) {
-	fs := newFlagSet("backend", "KIND [--listen ADDR] [flags]", stderr)
+func parseBackend(args []string) (kind backendKind, listen string, lf logFlags, err error) {
+	fs := newFlagSet("backend", "KIND [--listen ADDR] [flags]")
 	fs.StringVar(&listen, "listen", "127.0.0.1:0", "`address` to accept on; port 0 lets the kernel pick, and the backend logs the address")
 	lf.register(fs)
 	fs.Usage = func() {
@@ -124,16 +124,14 @@ func parseBackend(args []string, stderr io.Writer) (kind backendKind, listen str
 			fmt.Fprintf(w, "  %-6s  %s\n", k.name, k.summary)
 		}
 		fmt.Fprintf(w, "\nFlags:\n")
-		fs.PrintDefaults()
+		printFlags(w, fs)
 	}
 	name, rest, ok := firstWord(args)
 	if !ok {
 		if err := parseFlags(fs, args); err != nil {
-			return kind, listen, lf, err // -h, or a bad flag already explained
+			return kind, listen, lf, err // -h, or a bad flag
 		}
-		fmt.Fprintf(stderr, "ferry backend: missing KIND: want %s\n\n", backendNames())
-		fs.Usage()
-		return kind, listen, lf, errUsage
+		return kind, listen, lf, &usageError{cmd: fs.Name(), msg: "missing KIND: want " + backendNames()}
 	}
 	found := false
 	for _, k := range backendKinds {
@@ -150,10 +148,10 @@ func parseBackend(args []string, stderr io.Writer) (kind backendKind, listen str
 // runBackend serves one loadgen backend until SIGINT or SIGTERM. A sink or
 // source logs every stream it finished, with its byte count and CRC-32C,
 // which must equal what `ferry loadgen bulk` printed for the same stream.
-func runBackend(args []string, _, stderr io.Writer) int {
-	kind, listen, lf, err := parseBackend(args, stderr)
+func runBackend(args []string, stdout, stderr io.Writer) int {
+	kind, listen, lf, err := parseBackend(args)
 	if err != nil {
-		return argsExit("backend", err, stderr)
+		return argsExit("backend", err, stdout, stderr)
 	}
 	log := lf.logger(stderr)
 	b, err := kind.start(listen)

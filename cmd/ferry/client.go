@@ -51,8 +51,8 @@ func (f *tunnelsFlag) Set(s string) error {
 
 // clientFlags defines the client's flags on a new FlagSet, bound to cfg, as
 // serverFlags does.
-func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags, stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet("client", "--server HOST:PORT --token SECRET --tunnel NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT... [flags]", stderr)
+func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags) *flag.FlagSet {
+	fs := newFlagSet("client", "--server HOST:PORT --token SECRET --tunnel NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT... [flags]")
 	fs.StringVar(file, "c", "", "read settings from TOML `file` (keys in docs/config.md); flags given override it")
 	fs.StringVar(&cfg.Server, "server", "", "ferry server `address`, host:port (required)")
 	tokenFlags(fs, &cfg.Token, &cfg.TokenFile, "the server's shared `secret` (required: this, --token-file, $"+tokenEnv+" or -c; a flag shows in ps)")
@@ -90,14 +90,14 @@ func loadClient(args []string, stderr io.Writer) (relay.ClientConfig, *configOri
 		file string
 		lf   logFlags
 	)
-	fs := clientFlags(&cfg, &file, &lf, stderr)
+	fs := clientFlags(&cfg, &file, &lf)
 	if err := parseFlags(fs, args); err != nil {
 		return cfg, &configOrigin{}, err
 	}
 	if file != "" {
 		path := file // defining the flags resets file too
 		cfg = relay.ClientConfig{}
-		fs = clientFlags(&cfg, &file, &lf, io.Discard)
+		fs = clientFlags(&cfg, &file, &lf)
 		if err := relay.LoadTOML(path, &cfg); err != nil {
 			return cfg, &configOrigin{file: path}, err
 		}
@@ -113,16 +113,16 @@ func loadClient(args []string, stderr io.Writer) (relay.ClientConfig, *configOri
 	return cfg, origin, cfg.Validate()
 }
 
-func runClient(args []string, _, stderr io.Writer) int {
+func runClient(args []string, stdout, stderr io.Writer) int {
 	cfg, origin, err := loadClient(args, stderr)
 	if err != nil {
-		return startError("client", origin.explain(err), stderr)
+		return startError("client", origin.explain(err), stdout, stderr)
 	}
 	log := cfg.Logger
 	cl, err := relay.NewClient(cfg)
 	if err != nil {
 		if isConfigError(err) {
-			return startError("client", origin.explain(err), stderr)
+			return startError("client", origin.explain(err), stdout, stderr)
 		}
 		log.Error("cannot start client", "err", err)
 		return exitFatal
@@ -178,6 +178,6 @@ func runClient(args []string, _, stderr io.Writer) int {
 	if err := cl.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
-	log.Info("client stopped", "counters", cl.Counters())
+	log.Info("client stopped", countersAttr(cl.Counters()))
 	return exitOK
 }

@@ -10,7 +10,7 @@
 //	ferry client  --server tunnel.example.com:7000 --token-file FILE --tunnel web=127.0.0.1:8080:6000 [flags]
 //	ferry forward --listen 127.0.0.1:9000 --to 127.0.0.1:8080 [flags]
 //	ferry engines
-//	ferry version
+//	ferry version                 (or ferry --version, ferry -v)
 //	ferry backend sink|source|echo|http [--listen ADDR]
 //	ferry loadgen bulk|rr|http|churn|idle --addr ADDR [flags]
 //
@@ -37,7 +37,11 @@
 // live connections finish for a while (server: shutdown_timeout); a second
 // signal exits at once.
 //
-// Exit status: 0 after a clean shutdown, 1 when ferry ran and failed (the
-// token was refused, the listen address is in use), 2 for a bad command line
-// or config, in which case nothing was started.
+// `ferry CMD -h` prints a command's flags on stdout. A bad command line is
+// one line on stderr naming the flag or argument at fault, with where to
+// read the usage.
+//
+// Exit status: 0 after a clean shutdown or -h, 1 when ferry ran and failed
+// (the token was refused, the listen address is in use), 2 for a bad command
+// line or config, in which case nothing was started.
 package main

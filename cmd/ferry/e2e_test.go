@@ -225,28 +225,42 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestUsageErrorsExit2: a bad command line exits 2 with one line on stderr
+// that says what is wrong, never the whole usage; only a bare `ferry`
+// prints the (short) list of commands.
 func TestUsageErrorsExit2(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		args      []string
 		wantUsage bool
+		mention   string // the one line must say this
 	}{
 		{name: "no command", args: nil, wantUsage: true},
-		{name: "unknown command", args: []string{"ferryboat"}, wantUsage: true},
-		{name: "bad flag", args: []string{"server", "--no-such-flag"}, wantUsage: true},
-		{name: "bad tunnel", args: []string{"client", "--tunnel", "web"}, wantUsage: true},
-		{name: "bad log level", args: []string{"forward", "--log-level", "loud"}, wantUsage: true},
-		{name: "stray argument", args: []string{"engines", "extra"}, wantUsage: true},
-		{name: "missing token", args: []string{"server", "--listen", "127.0.0.1:0"}},
-		{name: "unknown engine", args: []string{"forward", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:1", "--engine", "rowboat"}},
+		{name: "unknown command", args: []string{"ferryboat"}, mention: `unknown command "ferryboat"; see 'ferry -h'`},
+		{name: "flag before command", args: []string{"--token", "t"}, mention: "flags follow the command"},
+		{name: "bad flag", args: []string{"server", "--no-such-flag"}, mention: "unknown flag --no-such-flag; see 'ferry server -h'"},
+		{name: "bad tunnel", args: []string{"client", "--tunnel", "web"}, mention: `--tunnel "web"`},
+		{name: "bad log level", args: []string{"forward", "--log-level", "loud"}, mention: `--log-level "loud": want debug, info, warn or error`},
+		{name: "stray argument", args: []string{"engines", "extra"}, mention: `unexpected argument "extra"`},
+		{name: "missing token", args: []string{"server", "--listen", "127.0.0.1:0"}, mention: "token"},
+		{name: "unknown engine", args: []string{"forward", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:1", "--engine", "rowboat"}, mention: "rowboat"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := runFerry(t, tc.args...)
+			code, stdout, stderr := runFerry(t, tc.args...)
 			if code != exitUsage {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr)
 			}
+			if stdout != "" {
+				t.Errorf("printed on stdout:\n%s", stdout)
+			}
 			if hasUsage := strings.Contains(stderr, "Usage:"); hasUsage != tc.wantUsage {
 				t.Errorf("usage printed: %v, want %v; stderr:\n%s", hasUsage, tc.wantUsage, stderr)
+			}
+			if !tc.wantUsage {
+				msg := strings.TrimSpace(stderr)
+				if strings.Contains(msg, "\n") || !strings.Contains(msg, tc.mention) {
+					t.Errorf("want one line mentioning %q, got:\n%s", tc.mention, stderr)
+				}
 			}
 		})
 	}

@@ -12,9 +12,9 @@ import (
 // scripts can loop over `ferry engines | cut -f1`, then what the engine is:
 // "default", and "tls-data" when it can relay TLS data connections.
 func runEngines(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("engines", "", stderr)
+	fs := newFlagSet("engines", "")
 	if err := parseFlags(fs, args); err != nil {
-		return startError("engines", err, stderr)
+		return startError("engines", err, stdout, stderr)
 	}
 	for _, name := range relay.Engines() {
 		line := []string{name}

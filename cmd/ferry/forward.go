@@ -12,7 +12,7 @@ func parseForward(args []string, stderr io.Writer) (relay.ForwardConfig, error) 
 		cfg relay.ForwardConfig
 		lf  logFlags
 	)
-	fs := newFlagSet("forward", "--listen ADDR --to ADDR [flags]", stderr)
+	fs := newFlagSet("forward", "--listen ADDR --to ADDR [flags]")
 	fs.StringVar(&cfg.Listen, "listen", "", "`address` to accept on (required)")
 	fs.StringVar(&cfg.To, "to", "", "`address` every accepted connection is relayed to (required)")
 	fs.StringVar(&cfg.Engine, "engine", relay.DefaultEngine, "relay `engine` (see 'ferry engines')")
@@ -26,16 +26,16 @@ func parseForward(args []string, stderr io.Writer) (relay.ForwardConfig, error) 
 	return cfg, newConfigOrigin(fs, "").explain(cfg.Validate())
 }
 
-func runForward(args []string, _, stderr io.Writer) int {
+func runForward(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseForward(args, stderr)
 	if err != nil {
-		return startError("forward", err, stderr)
+		return startError("forward", err, stdout, stderr)
 	}
 	log := cfg.Logger
 	f, err := relay.NewForwarder(cfg)
 	if err != nil {
 		if isConfigError(err) {
-			return startError("forward", err, stderr)
+			return startError("forward", err, stdout, stderr)
 		}
 		log.Error("cannot start forwarder", "err", err)
 		return exitFatal
@@ -60,6 +60,6 @@ func runForward(args []string, _, stderr io.Writer) int {
 		log.Warn("shutdown", "err", err)
 	}
 	<-served
-	log.Info("forwarder stopped", "counters", f.Counters())
+	log.Info("forwarder stopped", countersAttr(f.Counters()))
 	return exitOK
 }

@@ -27,13 +27,13 @@ func (e argsError) Error() string { return string(e) }
 func argsErrorf(format string, a ...any) error { return argsError(fmt.Sprintf(format, a...)) }
 
 // argsExit is startError that also knows argsError.
-func argsExit(name string, err error, stderr io.Writer) int {
+func argsExit(name string, err error, stdout, stderr io.Writer) int {
 	var ae argsError
 	if errors.As(err, &ae) {
 		fmt.Fprintf(stderr, "ferry %s: %v\n", name, err)
 		return exitUsage
 	}
-	return startError(name, err, stderr)
+	return startError(name, err, stdout, stderr)
 }
 
 // firstWord splits off the word a command takes before its flags: a
@@ -170,19 +170,18 @@ func loadgenUsage(w io.Writer) {
 	fmt.Fprintf(w, "\nRun 'ferry loadgen WORKLOAD -h' for a workload's flags; docs/config.md lists them all.\n")
 }
 
-func parseLoadgen(args []string, stderr io.Writer) (wl workload, o loadOpts, j job, err error) {
+func parseLoadgen(args []string) (wl workload, o loadOpts, j job, err error) {
 	name, rest, ok := firstWord(args)
 	if !ok {
 		if len(args) > 0 {
 			switch args[0] {
 			case "-h", "-help", "--help":
-				loadgenUsage(stderr)
-				return wl, o, nil, flag.ErrHelp
+				var b strings.Builder
+				loadgenUsage(&b)
+				return wl, o, nil, &helpError{usage: b.String()}
 			}
 		}
-		fmt.Fprintf(stderr, "ferry loadgen: missing WORKLOAD: want %s\n\n", workloadNames())
-		loadgenUsage(stderr)
-		return wl, o, nil, errUsage
+		return wl, o, nil, &usageError{cmd: "ferry loadgen", msg: "missing WORKLOAD before the flags: want " + workloadNames()}
 	}
 	found := false
 	for _, w := range workloads {
@@ -193,7 +192,7 @@ func parseLoadgen(args []string, stderr io.Writer) (wl workload, o loadOpts, j j
 	if !found {
 		return wl, o, nil, argsErrorf("unknown workload %q: want %s", name, workloadNames())
 	}
-	fs := newFlagSet("loadgen "+wl.name, "--addr HOST:PORT [flags]", stderr)
+	fs := newFlagSet("loadgen "+wl.name, "--addr HOST:PORT [flags]")
 	o.register(fs, wl.timed, wl.warmup)
 	j = wl.define(fs)
 	if err := parseFlags(fs, rest); err != nil {
@@ -212,9 +211,9 @@ func parseLoadgen(args []string, stderr io.Writer) (wl workload, o loadOpts, j j
 // figures so far are printed, marked interrupted), 2 for a bad command line,
 // before anything is dialled.
 func runLoadgen(args []string, stdout, stderr io.Writer) int {
-	wl, o, j, err := parseLoadgen(args, stderr)
+	wl, o, j, err := parseLoadgen(args)
 	if err != nil {
-		return argsExit("loadgen", err, stderr)
+		return argsExit("loadgen", err, stdout, stderr)
 	}
 
 	root, interrupt := context.WithCancelCause(context.Background())

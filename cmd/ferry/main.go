@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	// Every engine registers itself; --engine picks one by name.
 	_ "github.com/ferry-tunnel/ferry/variants/all"
@@ -45,14 +46,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		usage(stdout)
 		return exitOK
+	case "-v", "-version", "--version":
+		name = "version"
 	}
 	for _, c := range commands {
 		if c.name == name {
 			return profiled(stderr, func() int { return c.run(rest, stdout, stderr) })
 		}
 	}
-	fmt.Fprintf(stderr, "ferry: unknown command %q\n\n", name)
-	usage(stderr)
+	if strings.HasPrefix(name, "-") {
+		fmt.Fprintf(stderr, "ferry: %s: flags follow the command, as in 'ferry COMMAND %s'; see 'ferry -h'\n", name, name)
+	} else {
+		fmt.Fprintf(stderr, "ferry: unknown command %q; see 'ferry -h'\n", name)
+	}
 	return exitUsage
 }
 
@@ -62,4 +68,5 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s  %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'ferry <command> -h' for a command's flags; docs/config.md lists them all.\n")
+	fmt.Fprintf(w, "'ferry --version' (or -v) is 'ferry version'.\n")
 }

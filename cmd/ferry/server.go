@@ -12,8 +12,8 @@ import (
 // serverFlags defines the server's flags on a new FlagSet, bound to cfg, so
 // that defining them sets cfg to the defaults and parsing sets only the flags
 // given.
-func serverFlags(cfg *relay.ServerConfig, file *string, lf *logFlags, stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet("server", "--token SECRET [--listen ADDR] [flags]", stderr)
+func serverFlags(cfg *relay.ServerConfig, file *string, lf *logFlags) *flag.FlagSet {
+	fs := newFlagSet("server", "--token SECRET [--listen ADDR] [flags]")
 	fs.StringVar(file, "c", "", "read settings from TOML `file` (keys in docs/config.md); flags given override it")
 	fs.StringVar(&cfg.Listen, "listen", relay.DefaultListen, "`address` clients connect to, for control and data connections")
 	tokenFlags(fs, &cfg.Token, &cfg.TokenFile, "shared `secret` clients must know (required: this, --token-file, $"+tokenEnv+" or -c, unless -c lists [[clients]] with their own; a flag shows in ps)")
@@ -69,7 +69,7 @@ func loadServer(args []string, stderr io.Writer) (relay.ServerConfig, *configOri
 		file string
 		lf   logFlags
 	)
-	fs := serverFlags(&cfg, &file, &lf, stderr)
+	fs := serverFlags(&cfg, &file, &lf)
 	if err := parseFlags(fs, args); err != nil {
 		return cfg, &configOrigin{}, err
 	}
@@ -79,7 +79,7 @@ func loadServer(args []string, stderr io.Writer) (relay.ServerConfig, *configOri
 		// appear in args, which already parsed once without error.
 		path := file // defining the flags resets file too
 		cfg = relay.ServerConfig{}
-		fs = serverFlags(&cfg, &file, &lf, io.Discard)
+		fs = serverFlags(&cfg, &file, &lf)
 		if err := relay.LoadTOML(path, &cfg); err != nil {
 			return cfg, &configOrigin{file: path}, err
 		}
@@ -95,16 +95,16 @@ func loadServer(args []string, stderr io.Writer) (relay.ServerConfig, *configOri
 	return cfg, origin, cfg.Validate()
 }
 
-func runServer(args []string, _, stderr io.Writer) int {
+func runServer(args []string, stdout, stderr io.Writer) int {
 	cfg, origin, err := loadServer(args, stderr)
 	if err != nil {
-		return startError("server", origin.explain(err), stderr)
+		return startError("server", origin.explain(err), stdout, stderr)
 	}
 	log := cfg.Logger
 	srv, err := relay.NewServer(cfg)
 	if err != nil {
 		if isConfigError(err) {
-			return startError("server", origin.explain(err), stderr)
+			return startError("server", origin.explain(err), stdout, stderr)
 		}
 		log.Error("cannot start server", "err", err)
 		return exitFatal
@@ -131,6 +131,6 @@ func runServer(args []string, _, stderr io.Writer) int {
 		log.Warn("shutdown", "err", err)
 	}
 	<-served
-	log.Info("server stopped", "counters", srv.Counters())
+	log.Info("server stopped", countersAttr(srv.Counters()))
 	return exitOK
 }

@@ -31,7 +31,11 @@ func TestTLSEndToEnd(t *testing.T) {
 	if code := wrong.wait(); code != exitFatal {
 		t.Fatalf("client pinning the wrong fingerprint exited %d, want %d", code, exitFatal)
 	}
-	wrong.waitLog("why it gave up", msgIs("TLS with the server failed; check --tls, --ca, --server-fingerprint or --tls-cert"))
+	gaveUp := wrong.waitLog("why it gave up", msgIs("TLS with the server failed; check --tls, --ca, --server-fingerprint or --tls-cert"))
+	// Said once: not "relay: TLS handshake: relay: TLS: ...".
+	if why, _ := gaveUp["err"].(string); !strings.Contains(why, "not the pinned") || strings.Count(why, "relay:") != 1 {
+		t.Errorf("err %q: want the fingerprint mismatch, with the relay: prefix once", why)
+	}
 }
 
 // TestTLSDataWithSpliceEngineExits2: naming an engine that cannot relay TLS

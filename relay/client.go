@@ -177,13 +177,21 @@ func (c *Client) Run(ctx context.Context) error {
 }
 
 // WaitTunnel blocks until the tunnel is registered in the current session and
-// returns its public address as the server bound it.
+// returns its public address as the server announced it (public_host and
+// the port, or the address it bound).
 func (c *Client) WaitTunnel(ctx context.Context, name string) (string, error) {
+	return c.NextTunnelAddr(ctx, name, "")
+}
+
+// NextTunnelAddr is WaitTunnel for an address other than prev: it blocks
+// until the tunnel is registered at another address than prev, as after a
+// reconnection to a server that gave a port-0 tunnel another port.
+func (c *Client) NextTunnelAddr(ctx context.Context, name, prev string) (string, error) {
 	for {
 		c.mu.Lock()
 		addr, ch := c.ready[name], c.changed
 		c.mu.Unlock()
-		if addr != "" {
+		if addr != "" && addr != prev {
 			return addr, nil
 		}
 		select {

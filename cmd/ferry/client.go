@@ -60,12 +60,7 @@ func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags) *flag.Flag
 	fs.Var(&tunnelsFlag{dst: &cfg.Tunnels}, "tunnel", "local service to expose, as a `spec` NAME=LOCAL_HOST:LOCAL_PORT:PUBLIC_PORT (PUBLIC_PORT 0: the server picks); repeatable")
 	fs.IntVar(&cfg.Pool, "pool", relay.DefaultPool, "idle data connections kept ready per tunnel; 0 disables")
 	fs.StringVar(&cfg.Engine, "engine", "", "relay `engine` for local connections (see 'ferry engines'; default "+relay.DefaultEngine+")")
-	fs.BoolVar(&cfg.TLS, "tls", false, "connect over TLS 1.3, trusting the system's CAs (--ca, --server-fingerprint, --server-name and --tls-cert imply it)")
-	fs.StringVar(&cfg.CA, "ca", "", "trust server certificates signed by a CA in this PEM `file` (a self-signed server's own certificate works)")
-	fs.StringVar(&cfg.ServerFingerprint, "server-fingerprint", "", "trust only the server certificate with this SHA-256 `fingerprint` (64 hex digits, as the server logs it)")
-	fs.StringVar(&cfg.ServerName, "server-name", "", "`name` the server certificate must carry (default --server's host)")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "client certificate PEM `file`, for a server that requires one")
-	fs.StringVar(&cfg.TLSKey, "tls-key", "", "private key PEM `file` for --tls-cert")
+	clientTLSFlags(fs, cfg)
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", relay.DefaultHeartbeatInterval, "how often to send the server a heartbeat")
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", relay.DefaultHeartbeatTimeout, "reconnect when the server is silent this long")
 	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", relay.DefaultDialTimeout, "bound on dials to the server and local services, and the handshake")
@@ -74,6 +69,17 @@ func clientFlags(cfg *relay.ClientConfig, file *string, lf *logFlags) *flag.Flag
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close a relayed connection idle this long (default never)")
 	lf.register(fs)
 	return fs
+}
+
+// clientTLSFlags defines the flags for TLS with the server, which client and
+// expose share.
+func clientTLSFlags(fs *flag.FlagSet, cfg *relay.ClientConfig) {
+	fs.BoolVar(&cfg.TLS, "tls", false, "connect over TLS 1.3, trusting the system's CAs (--ca, --server-fingerprint, --server-name and --tls-cert imply it)")
+	fs.StringVar(&cfg.CA, "ca", "", "trust server certificates signed by a CA in this PEM `file` (a self-signed server's own certificate works)")
+	fs.StringVar(&cfg.ServerFingerprint, "server-fingerprint", "", "trust only the server certificate with this SHA-256 `fingerprint` (64 hex digits, as the server logs it)")
+	fs.StringVar(&cfg.ServerName, "server-name", "", "`name` the server certificate must carry (default --server's host)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "client certificate PEM `file`, for a server that requires one")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "private key PEM `file` for --tls-cert")
 }
 
 // parseClient builds the client's config from args as parseServer does.
@@ -118,11 +124,19 @@ func runClient(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return startError("client", origin.explain(err), stdout, stderr)
 	}
+	return serveClient("client", cfg, origin, stdout, stderr, nil)
+}
+
+// serveClient runs a client with cfg, valid, until a signal or a failure
+// retrying cannot fix, and returns the exit status. started, when not nil,
+// runs on a goroutine of its own once the client runs, with a context that
+// ends with it.
+func serveClient(name string, cfg relay.ClientConfig, origin *configOrigin, stdout, stderr io.Writer, started func(context.Context, *relay.Client)) int {
 	log := cfg.Logger
 	cl, err := relay.NewClient(cfg)
 	if err != nil {
 		if isConfigError(err) {
-			return startError("client", origin.explain(err), stdout, stderr)
+			return startError(name, origin.explain(err), stdout, stderr)
 		}
 		log.Error("cannot start client", "err", err)
 		return exitFatal
@@ -133,6 +147,9 @@ func runClient(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	ran := make(chan error, 1)
 	go func() { ran <- cl.Run(ctx) }()
+	if started != nil {
+		go started(ctx, cl)
+	}
 
 	select {
 	case err := <-ran:

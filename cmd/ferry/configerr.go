@@ -24,6 +24,7 @@ type configOrigin struct {
 	bools    map[string]bool   // the flags that are switches
 	set      map[string]string // the flags given, by name, with their values
 	tunnels  []string          // the --tunnel specs given, in order
+	target   string            // ferry expose's argument, its one tunnel's local address
 	tokenEnv bool              // the token came from FERRY_TOKEN
 }
 
@@ -114,6 +115,16 @@ func (o *configOrigin) explain(err error) error {
 func (o *configOrigin) where(key, msg string) string {
 	root, i := splitKey(key)
 	switch {
+	case root == "tunnels" && o.target != "":
+		// ferry expose: its one tunnel is its argument and two flags.
+		switch {
+		case strings.HasSuffix(key, ".name"):
+			root = "name"
+		case strings.HasSuffix(key, ".public_port"):
+			root = "public_port"
+		default:
+			return fmt.Sprintf("argument %q", o.target)
+		}
 	case root == "tunnels" && len(o.tunnels) > 0:
 		if i >= 0 && i < len(o.tunnels) {
 			return fmt.Sprintf("--tunnel %q", o.tunnels[i])

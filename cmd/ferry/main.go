@@ -25,6 +25,7 @@ type command struct {
 var commands = []command{
 	{"server", "accept clients and open public ports for their tunnels", runServer},
 	{"client", "expose local services through a ferry server", runClient},
+	{"expose", "expose one local port through a ferry server, and print its public address", runExpose},
 	{"forward", "relay one local port to another address (an engine without the tunnel)", runForward},
 	{"loadgen", "measure a relay, or any TCP address: bulk, rr, http, churn or idle load", runLoadgen},
 	{"backend", "serve what ferry loadgen loads: a sink, source, echo or http backend", runBackend},

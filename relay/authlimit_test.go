@@ -55,19 +55,27 @@ func TestFailureLimiter(t *testing.T) {
 	}
 }
 
-// authAs runs the control handshake from local (host:0) as client id with
-// token, and returns the frame type the server answered the auth with, or
-// the error if it answered nothing.
-func authAs(t *testing.T, srv *Server, local, id, token string) (byte, error) {
+// dialControl opens a control connection from local (host:0) and sends the
+// preamble; the connection has a deadline for the whole test's reads.
+func dialControl(t *testing.T, srv *Server, local string) net.Conn {
 	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
 	c, err := d.Dial("tcp", srv.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	c.Write(preamble(KindControl))
+	return c
+}
+
+// authAs runs the control handshake from local (host:0) as client id with
+// token, and returns the frame type the server answered the auth with, or
+// the error if it answered nothing.
+func authAs(t *testing.T, srv *Server, local, id, token string) (byte, error) {
+	t.Helper()
+	c := dialControl(t, srv, local)
+	defer c.Close()
 	typ, serverNonce, err := readFrame(c)
 	if err != nil {
 		return 0, err
@@ -85,14 +93,8 @@ func authAs(t *testing.T, srv *Server, local, id, token string) (byte, error) {
 // Error frame the server answers with instead of a challenge.
 func firstFrameError(t *testing.T, srv *Server, local string) (code byte, msg string) {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
-	c, err := d.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialControl(t, srv, local)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	c.Write(preamble(KindControl))
 	typ, p, err := readFrame(c)
 	if err != nil || typ != FrameError {
 		t.Fatalf("answered %#x (%v), want an Error frame", typ, err)

@@ -9,20 +9,6 @@ import (
 	"github.com/ferry-tunnel/ferry/relay"
 )
 
-// runResult waits for a client's Run to return and gives its error back to
-// the client's own cleanup.
-func runResult(t *testing.T, c *runningClient) error {
-	t.Helper()
-	select {
-	case err := <-c.done:
-		c.done <- err
-		return err
-	case <-time.After(patience):
-		t.Fatal("Run did not return")
-		return nil
-	}
-}
-
 // stillRunning says whether a client's Run has not returned.
 func stillRunning(c *runningClient) bool {
 	select {
@@ -45,7 +31,7 @@ func TestSameIDSecondClientRefused(t *testing.T) {
 	addr := waitTunnel(t, first, "web")
 
 	second := startClient(t, srv.Addr().String(), "", []relay.TunnelConfig{{Name: "other", Local: echo}}, func(c *relay.ClientConfig) { c.ID = "twin" })
-	err := runResult(t, second)
+	err := runErr(t, second)
 	if !errors.Is(err, relay.ErrIDInUse) || !strings.Contains(err.Error(), "id twin is in use by a live client at 127.0.0.1:") {
 		t.Fatalf("second client's Run returned %v, want ErrIDInUse naming the live client's address", err)
 	}
@@ -91,7 +77,7 @@ func TestPermanentRefusals(t *testing.T) {
 			cl := startClient(t, srv.Addr().String(), "", web(echo, tc.port), func(c *relay.ClientConfig) {
 				c.ReconnectMin, c.ReconnectMax = time.Millisecond, time.Millisecond // a retry would come at once
 			})
-			err := runResult(t, cl)
+			err := runErr(t, cl)
 			if !errors.Is(err, relay.ErrTunnelsRefused) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Run returned %v, want ErrTunnelsRefused saying %q", err, tc.want)
 			}
@@ -129,7 +115,7 @@ func TestPermanentRefusalOtherTunnelsGoOn(t *testing.T) {
 		}
 	}
 	if !stillRunning(cl) {
-		t.Fatalf("Run returned %v with a tunnel serving", runResult(t, cl))
+		t.Fatalf("Run returned %v with a tunnel serving", runErr(t, cl))
 	}
 	if n := srv.Counters()["tunnels_refused"]; n != 1 {
 		t.Errorf("the server refused %d registrations, want 1: a permanent refusal is not retried", n)
@@ -148,11 +134,11 @@ func TestLockedOutWrongToken(t *testing.T) {
 	port := freePort(t)
 	wrong := func(c *relay.ClientConfig) { c.Token = "wrong" }
 	first := startClient(t, srv.Addr().String(), "", web(echoServer(t), port), wrong)
-	if err := runResult(t, first); !errors.Is(err, relay.ErrAuthFailed) {
+	if err := runErr(t, first); !errors.Is(err, relay.ErrAuthFailed) {
 		t.Fatalf("first try: Run returned %v, want ErrAuthFailed", err)
 	}
 	again := startClient(t, srv.Addr().String(), "", web(echoServer(t), port), wrong)
-	err := runResult(t, again)
+	err := runErr(t, again)
 	if !errors.Is(err, relay.ErrLockedOut) || !strings.Contains(err.Error(), "try again in 3600 s") {
 		t.Fatalf("locked out: Run returned %v, want ErrLockedOut saying when to try again", err)
 	}
@@ -177,12 +163,12 @@ func TestLockedOutAfterSession(t *testing.T) {
 
 	// Someone on the same address (127.0.0.1) with a wrong token.
 	bad := startClient(t, srv.Addr().String(), "", web(echo, 0), func(c *relay.ClientConfig) { c.ID = "bad"; c.Token = "wrong" })
-	if err := runResult(t, bad); !errors.Is(err, relay.ErrAuthFailed) {
+	if err := runErr(t, bad); !errors.Is(err, relay.ErrAuthFailed) {
 		t.Fatalf("wrong token: Run returned %v", err)
 	}
 	px.kill(relay.KindControl)
 	waitFor(t, "the good client to be refused three times", func() bool { return srv.Counters()["auth_limited"] >= 3 })
 	if !stillRunning(good) {
-		t.Fatalf("a client that had a session gave up on a lock-out: %v", runResult(t, good))
+		t.Fatalf("a client that had a session gave up on a lock-out: %v", runErr(t, good))
 	}
 }

@@ -71,7 +71,8 @@ func checkPrefixedOnce(t *testing.T, err error) {
 }
 
 // runErr waits for a client's Run to give up, which it must do at once for
-// errors no retry fixes.
+// errors no retry fixes, and gives its error back to the client's own
+// cleanup.
 func runErr(t *testing.T, c *runningClient) error {
 	t.Helper()
 	select {
@@ -79,7 +80,7 @@ func runErr(t *testing.T, c *runningClient) error {
 		c.done <- err
 		return err
 	case <-time.After(patience):
-		t.Fatal("the client kept retrying an error no retry fixes")
+		t.Fatal("Run did not give up: the client kept retrying an error no retry fixes")
 		return nil
 	}
 }

@@ -114,25 +114,36 @@ func TestPlanTunnelTLS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var progress strings.Builder
 			p, err := newPlan(Config{Ferry: ferry, Preset: tc.preset, Engines: tc.engines, Topologies: tc.topologies, Progress: &progress})
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("newPlan: %v, want an error saying %q", err, tc.wantErr)
-				}
+			if !checkPlan(t, p, err, tc.want, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, c := range p.cases {
-				got = append(got, c.name())
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("cases %v, want %v", got, tc.want)
 			}
 			if !strings.Contains(progress.String(), tc.wantNote) {
 				t.Errorf("progress %q, want it to say %q", progress.String(), tc.wantNote)
 			}
 		})
 	}
+}
+
+// checkPlan checks newPlan's outcome: the error saying wantErr when that is
+// set, else the cases want, in order. It reports whether there is a plan to
+// look at further.
+func checkPlan(t *testing.T, p *plan, err error, want []string, wantErr string) bool {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("newPlan: %v, want an error saying %q", err, wantErr)
+		}
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range p.cases {
+		got = append(got, c.name())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("cases %v, want %v", got, want)
+	}
+	return true
 }
